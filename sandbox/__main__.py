@@ -1,0 +1,153 @@
+"""python -m sandbox {up,down,status,legacy-run,s3-ls}: the local stand-in for production."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from . import aws, host, mariadb, procs
+from .config import BUCKET, REGION, Settings, load
+
+IMDS = "imds"
+LEGACY_JOBS = ("ggh_datatransit.sh", "ggh_contract_status.sh", "ggh_schema_snapshot.sh")
+
+
+def read_state(s: Settings) -> dict:
+    try:
+        return json.loads(s.state_file.read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def write_private(path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def env_lines(s: Settings, state: dict) -> dict[str, str]:
+    return {
+        "MARIADB_HOST": "127.0.0.1",
+        "MARIADB_PORT": str(s.mariadb_port),
+        "MARIADB_SOCKET": str(s.mariadb_socket),
+        "AWS_ENDPOINT_URL": s.moto_url,
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT": s.imds_url,
+        "AWS_DEFAULT_REGION": REGION,
+        # moto accepts any key while it does not enforce IAM; these are not credentials.
+        "AWS_ACCESS_KEY_ID": "sandbox",
+        "AWS_SECRET_ACCESS_KEY": "sandbox",
+        "SANDBOX_HOST": s.host,
+        "SANDBOX_INSTANCE_ID": state["instance_id"],
+        "SANDBOX_BUCKET": BUCKET,
+        "SANDBOX_STATE": str(s.state),
+    }
+
+
+def imds_up(s: Settings) -> None:
+    if procs.pid_alive(s.pidfile(IMDS)) and procs.port_open(s.imds_port):
+        return
+    if procs.port_open(s.imds_port):
+        raise procs.SandboxError(f"port {s.imds_port} is already taken; stop what listens there or set SANDBOX_PORT_BASE")
+    procs.start_daemon([sys.executable, "-m", "sandbox.imds", "--port", str(s.imds_port),
+                        "--moto-url", s.moto_url, "--state", str(s.state_file)],
+                       s.pidfile(IMDS), s.logfile(IMDS), env={**os.environ, "PYTHONPATH": str(s.state.parent)})
+    procs.wait_for(lambda: procs.port_open(s.imds_port), "IMDS emulator", timeout=30, log=s.logfile(IMDS))
+
+
+def up(s: Settings) -> None:
+    s.state.mkdir(mode=0o700, parents=True, exist_ok=True)
+    step("MariaDB", f"127.0.0.1:{s.mariadb_port}")
+    mariadb.up(s)
+    step("moto", s.moto_url)
+    before = read_state(s)
+    state = aws.up(s, dict(before))
+    write_private(s.state_file, json.dumps(state, indent=2) + "\n")
+    step("IMDS emulator", s.imds_url)
+    imds_up(s)
+    step("dump host", f"container {s.host}")
+    created = host.up(s, state)
+    if not created and before.get("legacy_key") and before["legacy_key"] != state["legacy_key"]:
+        host.refresh_legacy_key(s, before["legacy_key"], state["legacy_key"])
+    env = env_lines(s, state)
+    write_private(s.env_file, "".join(f"export {k}={v}\n" for k, v in env.items()))
+    print(f"sandbox: up; 'source {s.env_file}' for its addresses, 'make sandbox-down' to stop it")
+
+
+def down(s: Settings) -> None:
+    stopped = [name for name, stop in (("dump host", host.down), ("IMDS emulator", lambda x: procs.stop_daemon(x.pidfile(IMDS))),
+                                       ("moto", aws.down), ("MariaDB", mariadb.down)) if stop(s)]
+    s.env_file.unlink(missing_ok=True)
+    print("sandbox: stopped " + (", ".join(stopped) if stopped else "nothing (was not running)"))
+
+
+def status(s: Settings) -> int:
+    parts = {
+        "mariadb": mariadb.running(s),
+        "moto": aws.running(s),
+        "imds": procs.pid_alive(s.pidfile(IMDS)) is not None,
+        "host": host.container_state(s) == "running",
+    }
+    for name, ok in parts.items():
+        print(f"{name:8} {'running' if ok else 'stopped'}")
+    return 0 if all(parts.values()) else 3
+
+
+def legacy_run(s: Settings, jobs: list[str]) -> int:
+    rc = 0
+    for job in jobs or LEGACY_JOBS:
+        proc = host.run_legacy(s, job)
+        print(f"{job}: exit {proc.returncode}")
+        if proc.returncode:
+            print((proc.stdout + proc.stderr).strip(), file=sys.stderr)
+            rc = 1
+    return rc
+
+
+def s3_ls(s: Settings, prefix: str) -> int:
+    s3 = aws.client(s, "s3")
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            print(f"{obj['LastModified']:%Y-%m-%d %H:%M:%S}  {obj['Size']:>12,}  s3://{BUCKET}/{obj['Key']}")
+    return 0
+
+
+def step(what: str, where: str) -> None:
+    print(f"sandbox: {what:14} {where}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("up", help="start every piece (idempotent)")
+    sub.add_parser("down", help="stop every piece; keeps the data and the image cache")
+    sub.add_parser("status", help="what is running (exit 3 if not everything)")
+    run = sub.add_parser("legacy-run", help="run legacy jobs by hand inside the host, as ec2-user")
+    run.add_argument("jobs", nargs="*", help=f"default: all of {', '.join(LEGACY_JOBS)}")
+    ls = sub.add_parser("s3-ls", help="list objects in the sandbox bucket")
+    ls.add_argument("prefix", nargs="?", default="")
+    args = parser.parse_args(argv)
+    s = load()
+    try:
+        if args.cmd == "up":
+            up(s)
+        elif args.cmd == "down":
+            down(s)
+        elif args.cmd == "status":
+            return status(s)
+        elif args.cmd == "legacy-run":
+            return legacy_run(s, args.jobs)
+        elif args.cmd == "s3-ls":
+            return s3_ls(s, args.prefix)
+    except procs.SandboxError as exc:
+        print(f"sandbox: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

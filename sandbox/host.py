@@ -1,0 +1,109 @@
+"""The dump host: a podman container (systemd as PID 1, cron, host networking) from a Debian
+bookworm image built with debootstrap and cached as a tarball; provisioned once, when created,
+into the legacy state."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from . import procs
+from .config import LEGACY_DB_PASSWORD, Settings
+
+HERE = Path(__file__).resolve().parent
+IMAGE = "localhost/jram-dumphost:bookworm"
+# This machine's cgroup layout needs runc, and rootful podman needs explicit ulimits here.
+RUN_OPTS = ["--runtime=runc", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=30000:30000"]
+
+
+def podman(*args: str, what: str | None = None, **kw) -> subprocess.CompletedProcess:
+    return procs.run(["podman", *args], what or f"podman {args[0]}", **kw)
+
+
+def container_state(s: Settings) -> str | None:
+    proc = subprocess.run(["podman", "container", "inspect", "--format", "{{.State.Status}}", s.host],
+                          capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def ensure_image(s: Settings) -> None:
+    if not s.image_tar.exists():
+        s.image_tar.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["bash", str(HERE / "image" / "build.sh"), str(s.image_tar)], check=True)
+    if subprocess.run(["podman", "image", "exists", IMAGE]).returncode != 0:
+        podman("import", "--change", 'CMD ["/sbin/init"]', "--change", "STOPSIGNAL=SIGRTMIN+3",
+               str(s.image_tar), IMAGE, what="podman import of the host image")
+
+
+def up(s: Settings, state: dict) -> bool:
+    """Start the host; returns True when it was created (and so provisioned) now."""
+    ensure_image(s)
+    created = False
+    status = container_state(s)
+    if status is None:
+        podman("run", "-d", "--name", s.host, "--hostname", "ggh-dumphost", "--network", "host",
+               "--systemd", "always", *RUN_OPTS, IMAGE, "/sbin/init", what="podman run of the host")
+        created = True
+    elif status != "running":
+        podman("start", s.host)
+    wait_booted(s)
+    if created:
+        provision(s, state)
+    return created
+
+
+def wait_booted(s: Settings, timeout: float = 90) -> str:
+    deadline = time.monotonic() + timeout
+    state = ""
+    while time.monotonic() < deadline:
+        proc = subprocess.run(["podman", "exec", s.host, "systemctl", "is-system-running"],
+                              capture_output=True, text=True)
+        state = proc.stdout.strip()
+        if state in ("running", "degraded"):
+            return state
+        time.sleep(0.5)
+    raise procs.SandboxError(f"host {s.host} did not finish booting (systemd says '{state}'); "
+                             f"see 'podman exec {s.host} systemctl --failed'")
+
+
+def provision(s: Settings, state: dict) -> None:
+    src = "/root/legacy-provision"
+    podman("exec", s.host, "mkdir", "-p", src)
+    for path in sorted((HERE / "legacy").iterdir()):
+        podman("cp", str(path), f"{s.host}:{src}/{path.name}")
+    env = {
+        "SRC": src, "DB_HOST": "127.0.0.1", "DB_PORT": str(s.mariadb_port), "DB_PASS": LEGACY_DB_PASSWORD,
+        "AWS_KEY_ID": state["legacy_key"]["id"], "AWS_SECRET": state["legacy_key"]["secret"],
+        "AWS_ENDPOINT": s.moto_url, "IMDS_ENDPOINT": s.imds_url,
+    }
+    # Values travel on stdin, not in podman's argv or environment.
+    script = "".join(f"export {k}={_shell_quote(v)}\n" for k, v in env.items())
+    script += f"exec bash {src}/provision.sh\n"
+    podman("exec", "-i", s.host, "bash", "-s", what="legacy provisioning of the host", input=script)
+
+
+def refresh_legacy_key(s: Settings, old: dict, new: dict) -> None:
+    """moto was restarted and issued a new key: swap it in where the old one still is."""
+    script = (f"f=/home/ec2-user/.aws/credentials; [ -f $f ] && grep -q {old['id']} $f && "
+              f"sed -i -e 's|{old['id']}|{new['id']}|' -e 's|{old['secret']}|{new['secret']}|' $f || true\n")
+    podman("exec", "-i", s.host, "bash", "-s", what="refreshing the legacy key", input=script)
+
+
+def _shell_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def down(s: Settings) -> bool:
+    if container_state(s) is None:
+        return False
+    podman("rm", "--force", "--time", "20", s.host)
+    return True
+
+
+def run_legacy(s: Settings, script: str) -> subprocess.CompletedProcess:
+    """Run one legacy job by hand, as cron would: as ec2-user, from its home, with a login env."""
+    return subprocess.run(
+        ["podman", "exec", "--user", "ec2-user", "--workdir", "/home/ec2-user", s.host,
+         "bash", "-lc", f"/home/ec2-user/scripts/{script}"],
+        capture_output=True, text=True)
