@@ -52,7 +52,8 @@ def imds_up(s: Settings) -> None:
     if procs.pid_alive(s.pidfile(IMDS)) and procs.port_open(s.imds_port):
         return
     if procs.port_open(s.imds_port):
-        raise procs.SandboxError(f"port {s.imds_port} is already taken; stop what listens there or set SANDBOX_PORT_BASE")
+        raise procs.SandboxError(
+            f"port {s.imds_port} is already taken; stop what listens there or set SANDBOX_PORT_BASE")
     procs.start_daemon([sys.executable, "-m", "sandbox.imds", "--port", str(s.imds_port),
                         "--moto-url", s.moto_url, "--state", str(s.state_file)],
                        s.pidfile(IMDS), s.logfile(IMDS), env={**os.environ, "PYTHONPATH": str(s.state.parent)})
@@ -79,8 +80,9 @@ def up(s: Settings) -> None:
 
 
 def down(s: Settings) -> None:
-    stopped = [name for name, stop in (("dump host", host.down), ("IMDS emulator", lambda x: procs.stop_daemon(x.pidfile(IMDS))),
-                                       ("moto", aws.down), ("MariaDB", mariadb.down)) if stop(s)]
+    pieces = (("dump host", host.down), ("IMDS emulator", lambda x: procs.stop_daemon(x.pidfile(IMDS))),
+              ("moto", aws.down), ("MariaDB", mariadb.down))
+    stopped = [name for name, stop in pieces if stop(s)]
     s.env_file.unlink(missing_ok=True)
     print("sandbox: stopped " + (", ".join(stopped) if stopped else "nothing (was not running)"))
 

@@ -16,7 +16,7 @@ LEGACY_IAM_USER = "legacy-dump"
 LEGACY_DB_USER = "ggh_reader"
 # The password the vendor gave years ago and the legacy scripts hard-code. It exists only in
 # the sandbox, as the production one exists only on the production host.
-LEGACY_DB_PASSWORD = "GgH0use#2019"
+LEGACY_DB_PASSWORD = "GgH0use#2019"  # noqa: S105 (the legacy state being reproduced)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ def client_argv(s: Settings, database: str | None = None) -> list[str]:
 
 
 def sql(s: Settings, statements: str, database: str | None = None) -> str:
-    proc = procs.run(client_argv(s, database) + ["--batch", "--skip-column-names"],
+    proc = procs.run([*client_argv(s, database), "--batch", "--skip-column-names"],
                      "mariadb client", input=statements)
     return proc.stdout
 
@@ -73,7 +73,7 @@ def up(s: Settings) -> None:
 def _answers(s: Settings) -> bool:
     if not s.mariadb_socket.exists():
         return False
-    proc = subprocess.run(client_argv(s) + ["-e", "SELECT 1"], capture_output=True)
+    proc = subprocess.run([*client_argv(s), "-e", "SELECT 1"], capture_output=True)
     return proc.returncode == 0
 
 
@@ -90,7 +90,8 @@ def row_counts(scale: int) -> dict[str, int]:
 
 def seeded(s: Settings) -> bool:
     # access_logs is filled last: rows there mean a seed ran to its end.
-    probe = "SELECT COUNT(*) > 0 FROM information_schema.tables WHERE table_schema = 'basis' AND table_name = 'access_logs'"
+    probe = ("SELECT COUNT(*) > 0 FROM information_schema.tables "
+             "WHERE table_schema = 'basis' AND table_name = 'access_logs'")
     return sql(s, probe).strip() == "1" and sql(s, "SELECT EXISTS (SELECT 1 FROM basis.access_logs)").strip() == "1"
 
 

@@ -35,10 +35,15 @@ stamp=.venv/.requirements.sha256
 want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "setup: installing pinned Python requirements into .venv"
+    # pip's notes about index locations configured on this machine but absent are noise here.
+    pip_install() {
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@" \
+            2> >(grep -v "^WARNING: Location '" >&2)
+    }
     python3 -m venv .venv
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+    pip_install --upgrade pip
+    pip_install -r requirements.txt
+    pip_install --no-deps -e .
     echo "$want" >"$stamp"
 fi
 

@@ -38,7 +38,8 @@ class Sandbox:
 
     def client(self, service: str):
         """A boto3 client to moto, with the sandbox's non-secret tool credentials."""
-        return boto3.client(service, endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=self.env["AWS_DEFAULT_REGION"],
+        return boto3.client(service, endpoint_url=self.env["AWS_ENDPOINT_URL"],
+                            region_name=self.env["AWS_DEFAULT_REGION"],
                             aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
 
     def exec(self, *argv: str, user: str = "root", check: bool = True, input: str | None = None):
