@@ -1,0 +1,132 @@
+# Copyright: JRAM infrastructure team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The phase model of a job's cutover and the gates on its moves.
+
+::
+
+    legacy ──► parallel ──► cutover ──► retired
+      ▲           ▲ │          │ │
+      │           │ └──────────┘ │      forward moves are gated, one step at a time;
+      └───────────┴──────────────┘      rollbacks (cutover→parallel, parallel→legacy,
+                                        cutover→legacy) are always allowed
+
+- ``parallel → cutover``: ``min_validated_days`` distinct days whose latest compare verdict is
+  ``identical`` or ``equivalent``, the most recent verdict not ``different``, and no other job
+  entered ``cutover`` less than ``soak_days`` ago (and is still in cutover or retired).
+- ``cutover → retired``: successful production runs on ``min_validated_days`` distinct days, and
+  the most recent production run not failed.
+- Skipping a phase (e.g. ``legacy → cutover``) and leaving ``retired`` are refused; ``force``
+  does not change that. ``force`` (with a reason) overrides the gates above, and the ledger
+  records which ones.
+
+Pure functions over the ledger dict (see cutover_ledger)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ansible_collections.jram.dumphost.plugins.module_utils import cutover_ledger as ledger_mod
+from ansible_collections.jram.dumphost.plugins.module_utils.errors import (
+    GateRefusedError,
+    InvalidOptionError,
+    TransitionRefusedError,
+)
+
+PHASES = ("legacy", "parallel", "cutover", "retired")
+FORWARD = (("legacy", "parallel"), ("parallel", "cutover"), ("cutover", "retired"))
+ROLLBACK = (("cutover", "parallel"), ("parallel", "legacy"), ("cutover", "legacy"))
+HOW_TO_FORCE = "or set force: true with a reason to override (recorded in the ledger)"
+
+
+def classify(current: str, target: str) -> str:
+    """``stay``, ``forward`` or ``rollback``; TransitionRefusedError for any other move."""
+    for phase in (current, target):
+        if phase not in PHASES:
+            raise InvalidOptionError(f"phase {phase!r} is not one of {', '.join(PHASES)}")
+    if current == target:
+        return "stay"
+    if (current, target) in FORWARD:
+        return "forward"
+    if (current, target) in ROLLBACK:
+        return "rollback"
+    if current == "retired":
+        raise TransitionRefusedError(f"the job is retired, which is final: its legacy line was removed and its script "
+                                     f"archived; to run it again set it up by hand (see the ledger's 'archived' "
+                                     f"entry), there is no move from retired to {target}")
+    if target == "retired":
+        raise TransitionRefusedError(f"the job is in {current}, and retired is reached only from cutover: "
+                                     "move it to cutover first (and let it run in production)")
+    nxt = PHASES[PHASES.index(current) + 1]
+    raise TransitionRefusedError(f"{current} -> {target} skips a phase: move the job to {nxt} first; each phase is "
+                                 "validated before the next, force does not skip phases")
+
+
+def gate_problems(ledger: dict, job: str, current: str, target: str, now: dt.datetime,
+                  min_validated_days: int, soak_days: int) -> list:
+    """What is missing for the move, one sentence each with how to supply it (empty: gates pass)."""
+    if min_validated_days < 1:
+        raise InvalidOptionError(f"min_validated_days is {min_validated_days}: it must be 1 or more")
+    if soak_days < 0:
+        raise InvalidOptionError(f"soak_days is {soak_days}: it must be 0 or more")
+    if (current, target) == ("parallel", "cutover"):
+        return _validation_problems(ledger, job, min_validated_days) + _soak_problems(ledger, job, now, soak_days)
+    if (current, target) == ("cutover", "retired"):
+        return _production_problems(ledger, job, min_validated_days)
+    return []
+
+
+def _days(dates: list) -> str:
+    return ", ".join(dates) if dates else "none"
+
+
+def _validation_problems(ledger: dict, job: str, needed: int) -> list:
+    problems = []
+    days = ledger_mod.validated_days(ledger, job)
+    if len(days) < needed:
+        problems.append(f"job {job} has {len(days)} validated day(s) ({_days(days)}) of the {needed} needed "
+                        f"(min_validated_days): record identical or equivalent compares for more days with "
+                        f"jram.dumphost.dump_compare")
+    latest = ledger_mod.latest_verdict(ledger, job)
+    if latest and latest["verdict"] == "different":
+        problems.append(f"the most recent compare of job {job} ({latest['date']}) is 'different': find and fix the "
+                        "difference, then record a new compare")
+    return problems
+
+
+def _soak_problems(ledger: dict, job: str, now: dt.datetime, soak_days: int) -> list:
+    problems = []
+    soak = dt.timedelta(days=soak_days)
+    for other, entered in sorted(ledger_mod.cutover_entries(ledger)):
+        if other != job and now - entered < soak:
+            until = ledger_mod.utc_stamp(entered + soak)
+            problems.append(f"job {other} entered cutover at {ledger_mod.utc_stamp(entered)}, less than "
+                            f"soak_days={soak_days} ago: wait until {until} so one change is observed at a time")
+    return problems
+
+
+def _production_problems(ledger: dict, job: str, needed: int) -> list:
+    problems = []
+    days = ledger_mod.production_run_days(ledger, job)
+    if len(days) < needed:
+        problems.append(f"job {job} has successful production runs on {len(days)} day(s) ({_days(days)}) of the "
+                        f"{needed} needed (min_validated_days): let it run in cutover and record its runs in the "
+                        "ledger (cutover_ledger.record_run)")
+    latest = ledger_mod.latest_production_run(ledger, job)
+    if latest and latest["status"] != "ok":
+        problems.append(f"the most recent production run of job {job} ({latest['date']}) failed: fix it and let "
+                        "it run successfully first")
+    return problems
+
+
+def check_gates(ledger: dict, job: str, current: str, target: str, now: dt.datetime, min_validated_days: int,
+                soak_days: int, force: bool, reason: str | None) -> list:
+    """The gate problems that ``force`` overrides (empty when none were in the way).
+
+    Raises GateRefusedError when a gate fails and force is off."""
+    problems = gate_problems(ledger, job, current, target, now, min_validated_days, soak_days)
+    if problems and not force:
+        raise GateRefusedError(f"{current} -> {target} of job {job} refused: " + "; ".join(problems)
+                               + f"; {HOW_TO_FORCE}")
+    if problems and not (reason or "").strip():
+        raise InvalidOptionError("force: true needs a reason: say why the gate is overridden (it is recorded)")
+    return problems

@@ -1,0 +1,636 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: JRAM infrastructure team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cron_cutover
+short_description: Move one legacy cron job to the dumpjob program, phase by phase, with gates and rollback
+version_added: 0.1.0
+description:
+  - Sets the phase of one cron job on the dump host, from the legacy script to the C(dumpjob)
+    program, in four phases.
+  - C(legacy) is the legacy cron line only. C(parallel) adds C(/etc/cron.d/dumpjob-<job>) running
+    C(dumpjob run <job> --parallel) (the test prefix) next to the untouched legacy line.
+    C(cutover) comments the legacy line out and the new entry runs C(dumpjob run <job>) (the
+    production prefix). C(retired) removes the disabled legacy line and moves the legacy script
+    into a root-only archive directory.
+  - "The legacy line is found by its command (O(legacy.match)). It is disabled by prefixing it with
+    C(#jram.dumphost[<job>] disabled <UTC time>: ), and a rollback removes exactly that prefix, so
+    the crontab is restored byte for byte (comments, spacing, C(MAILTO) and other lines are never
+    touched)."
+  - "Forward moves go one phase at a time and are gated: C(parallel) to C(cutover) needs
+    O(min_validated_days) days with an C(identical) or C(equivalent) compare verdict in the ledger,
+    the most recent verdict not C(different), and no other job that entered C(cutover) less than
+    O(soak_days) ago; C(cutover) to C(retired) needs successful production runs on
+    O(min_validated_days) days. Rollbacks (C(cutover) to C(parallel) or C(legacy), C(parallel) to
+    C(legacy)) are never gated. C(retired) is final."
+  - Every phase change is appended to the ledger O(ledger_path) (UTC time, from, to, forced gates,
+    reason, controller user), written atomically, root 0600.
+  - The schedule is given in the job's time zone and written in the host's zone (Debian's cron
+    ignores C(CRON_TZ)); schedules that cannot be converted exactly all year round are refused.
+    See C(docs/cutover.md) in the collection.
+author:
+  - JRAM infrastructure team (@jram)
+options:
+  job:
+    description:
+      - Name of the job, as in C(/etc/dumpjob/jobs.yml). Letters, digits, C(_) and C(-).
+      - The new entry is C(<cron_dir>/dumpjob-<job>); the name is also the marker of the disabled legacy line.
+    type: str
+    required: true
+  phase:
+    description:
+      - The phase the job must be in.
+    type: str
+    required: true
+    choices: [legacy, parallel, cutover, retired]
+  legacy:
+    description:
+      - Where the legacy cron line is and how to recognise it.
+    type: dict
+    required: true
+    suboptions:
+      user:
+        description:
+          - The user whose crontab holds the legacy line (read with C(crontab -l -u), written with C(crontab -u)).
+          - Exactly one of O(legacy.user) and O(legacy.file) is required.
+        type: str
+      file:
+        description:
+          - A system crontab file (with a user field) holding the legacy line, such as
+            C(/etc/cron.d/legacy-dumps). A relative name is taken under C(/etc/cron.d).
+        type: path
+      match:
+        description:
+          - A part of the legacy job's command, typically its script path. Every active job line
+            whose command contains it belongs to the job (the same command scheduled twice is one
+            job); matching lines with different commands are refused as ambiguous.
+        type: str
+        required: true
+      regex:
+        description:
+          - Treat O(legacy.match) as a Python regular expression searched in the command.
+        type: bool
+        default: false
+      script:
+        description:
+          - The legacy script to archive in C(retired). By default the first word of the command,
+            when it is an absolute path outside system directories.
+        type: path
+      archive_script:
+        description:
+          - Whether C(retired) moves the legacy script to O(archive_dir).
+        type: bool
+        default: true
+  schedule:
+    description:
+      - The new entry's schedule in O(timezone) - five cron fields or an C(@) shorthand such as C(@daily).
+      - Required for every phase but C(legacy).
+      - Converted to the host's zone; refused when no cron line can fire at the same instants all year
+        (a zone pair whose offset changes with daylight saving time, a day of month or a month that would
+        cross a month end, a step over days).
+    type: str
+  timezone:
+    description:
+      - The time zone O(schedule) is written in (a tz database name).
+    type: str
+    default: Asia/Tokyo
+  host_timezone:
+    description:
+      - The zone the host's cron fires in. By default read from C(/etc/localtime), the file
+        C(timedatectl set-timezone) manages. Set it only when that file does not say it.
+    type: str
+  min_validated_days:
+    description:
+      - Days with an C(identical) or C(equivalent) verdict needed before C(cutover), and days with a
+        successful production run needed before C(retired).
+    type: int
+    default: 2
+  soak_days:
+    description:
+      - A job may not enter C(cutover) while another job entered it less than this many days ago (and is
+        still in C(cutover) or C(retired)). C(0) disables the check.
+    type: int
+    default: 2
+  force:
+    description:
+      - Override the gates of a forward move. Requires O(reason). The ledger records which gates were
+        overridden. Never allows skipping a phase or leaving C(retired).
+    type: bool
+    default: false
+  reason:
+    description:
+      - Why the phase changes; recorded in the ledger. Required with O(force=true).
+    type: str
+  controller_user:
+    description:
+      - Who runs the change, recorded in the ledger.
+      - Defaults to the remote user the module runs for (C(SUDO_USER), else C(USER) or C(LOGNAME) in the
+        module's environment). Playbooks should pass the person at the controller, for example the
+        controller's E(USER) read with the P(ansible.builtin.env#lookup) lookup (see EXAMPLES).
+    type: str
+  dumpjob_bin:
+    description:
+      - The dumpjob program the new entry runs.
+    type: path
+    default: /usr/local/bin/dumpjob
+  cron_user:
+    description:
+      - The user the new entry runs as.
+    type: str
+    default: dumpjob
+  cron_env:
+    description:
+      - Environment lines for the new entry's file, such as C(MAILTO) or, in the sandbox,
+        C(AWS_EC2_METADATA_SERVICE_ENDPOINT). C(SHELL=/bin/sh) and a standard C(PATH) are set unless
+        given here. Never secrets (the file is world-readable); static AWS keys and C(CRON_TZ) are refused.
+    type: dict
+    default: {}
+  cron_dir:
+    description:
+      - The directory of system crontab files the new entry goes into.
+    type: path
+    default: /etc/cron.d
+  ledger_path:
+    description:
+      - The cutover ledger.
+    type: path
+    default: /var/lib/dumpjob/cutover.json
+  archive_dir:
+    description:
+      - Where C(retired) moves legacy scripts (C(<archive_dir>/<job>/<script name>), directory 0700, file 0600 root).
+    type: path
+    default: /var/lib/dumpjob/legacy-archive
+notes:
+  - Needs root (C(become=true)) to write crontabs of other users, C(/etc/cron.d) and the ledger.
+  - Check mode changes nothing and reports the same C(changed) and diff as a real run; the marker of a
+    line disabled in check mode carries the time of the check run.
+  - The diff shows the legacy crontab and the new entry's file; the ledger's change is returned in RV(transition).
+  - Production runs, needed for C(retired), are recorded in the ledger with C(record_run) of the
+    collection's C(cutover_ledger) module utility; compare verdicts with C(record_verdict) (the
+    M(jram.dumphost.dump_compare) module does so).
+seealso:
+  - module: ansible.builtin.cron
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Run the main dump in parallel to the test prefix, next to the legacy job
+  jram.dumphost.cron_cutover:
+    job: datatransit
+    phase: parallel
+    legacy:
+      user: ec2-user
+      match: /home/ec2-user/scripts/ggh_datatransit.sh
+    schedule: "30 5 * * *"
+    timezone: Asia/Tokyo
+    controller_user: "{{ lookup('ansible.builtin.env', 'USER') }}"
+
+- name: Cut the main dump over to production once it was validated (gated)
+  jram.dumphost.cron_cutover:
+    job: datatransit
+    phase: cutover
+    legacy:
+      user: ec2-user
+      match: ggh_datatransit.sh
+    schedule: "30 5 * * *"
+
+- name: Cut over before the second validated day, on purpose
+  jram.dumphost.cron_cutover:
+    job: contract_status
+    phase: cutover
+    legacy:
+      user: ec2-user
+      match: ggh_contract_status.sh
+    schedule: "0 6 * * *"
+    force: true
+    reason: "CS team needs the new columns today; compares of 11-24 identical"
+
+- name: Roll the main dump back to the legacy script, byte for byte
+  jram.dumphost.cron_cutover:
+    job: datatransit
+    phase: legacy
+    legacy:
+      user: ec2-user
+      match: ggh_datatransit.sh
+
+- name: Retire a job whose legacy line lives in a system crontab file
+  jram.dumphost.cron_cutover:
+    job: schema_snapshot
+    phase: retired
+    legacy:
+      file: /etc/cron.d/legacy-dumps
+      match: 'ggh_schema_snapshot\.sh\b'
+      regex: true
+    schedule: "0 4 * * sun"
+"""
+
+RETURN = r"""
+job:
+  description: The job name.
+  returned: always
+  type: str
+  sample: datatransit
+phase:
+  description: The phase the job is in after the run (in check mode, would be in).
+  returned: always
+  type: str
+  sample: parallel
+previous_phase:
+  description: The phase before the run, from the ledger, or inferred from the host when the ledger has no record.
+  returned: always
+  type: str
+  sample: legacy
+move:
+  description: C(stay), C(forward) or C(rollback).
+  returned: always
+  type: str
+  sample: forward
+transition:
+  description: The ledger entry appended for this run, or null when the phase did not change.
+  returned: always
+  type: dict
+  sample:
+    time: "2026-11-25T23:26:04Z"
+    job: datatransit
+    from: legacy
+    to: parallel
+    forced: false
+    overridden: []
+    reason: null
+    controller_user: alice
+cron_file:
+  description: The new entry's file (absent in phase C(legacy)).
+  returned: always
+  type: str
+  sample: /etc/cron.d/dumpjob-datatransit
+host_schedule:
+  description: The time specs of the new entry in the host's zone, one per cron line (empty in C(legacy)).
+  returned: always
+  type: list
+  elements: str
+  sample: ["30 20 * * *"]
+host_timezone:
+  description: The zone the host's cron fires in.
+  returned: always
+  type: str
+  sample: Etc/UTC
+legacy_state:
+  description: The legacy line after the run, C(active), C(disabled) or C(absent).
+  returned: always
+  type: str
+  sample: disabled
+legacy_lines:
+  description: The 1-based numbers of the job's legacy lines (active or disabled) in the crontab after the run.
+  returned: always
+  type: list
+  elements: int
+  sample: [7]
+archived:
+  description: The legacy script moved to the archive by this run (null when none).
+  returned: always
+  type: dict
+  sample:
+    source: /home/ec2-user/scripts/ggh_datatransit.sh
+    archive: /var/lib/dumpjob/legacy-archive/datatransit/ggh_datatransit.sh
+    sha256: 9f2c5e0d3b1c4a7e8f6a0b2d4c6e8f0a1b3c5d7e9f1a3b5c7d9e1f3a5b7c9d1e
+    mode: "0755"
+    uid: 1000
+    gid: 1000
+ledger_path:
+  description: The ledger file.
+  returned: always
+  type: str
+  sample: /var/lib/dumpjob/cutover.json
+"""
+
+import dataclasses
+import datetime as dt
+import os
+import pwd
+import re
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.jram.dumphost.plugins.module_utils import cron_schedule
+from ansible_collections.jram.dumphost.plugins.module_utils import crontab_edit as edit
+from ansible_collections.jram.dumphost.plugins.module_utils import cutover_ledger as ledger_mod
+from ansible_collections.jram.dumphost.plugins.module_utils import host_files
+from ansible_collections.jram.dumphost.plugins.module_utils.cutover_plan import Request, plan
+from ansible_collections.jram.dumphost.plugins.module_utils.errors import (
+    CutoverError,
+    HostError,
+    InvalidOptionError,
+    LegacyLineError,
+)
+
+_HEADER = (re.compile(r"^# DO NOT EDIT THIS FILE - edit the master and reinstall\."),
+           re.compile(r"^# \(.* installed on .*\)"),
+           re.compile(r"^# \(Cron version .*\)"))
+
+
+class UserCrontab:
+    """A user's crontab through the crontab command, as ansible.builtin.cron handles it."""
+
+    def __init__(self, module, user):
+        self.module = module
+        self.user = user
+        self.where = f"crontab of user {user}"
+        self.header = f'crontab for user "{user}"'
+        self.system = False
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            raise InvalidOptionError(f"legacy.user {user} does not exist on the host: check legacy.user") from None
+        self.command = module.get_bin_path("crontab")
+        if not self.command:
+            raise HostError("the crontab command is not installed on the host: install cron (or cronie)")
+
+    def read(self):
+        rc, out, err = self.module.run_command([self.command, "-l", "-u", self.user])
+        if rc != 0:
+            if "no crontab for" in err:
+                return ""
+            raise HostError(f"crontab -l -u {self.user} failed ({rc}): {err.strip()}; run the task with become: true")
+        lines = edit.split_lines(out)
+        for pattern in _HEADER:  # the header some crontab commands show, never part of what is installed
+            if lines and pattern.match(lines[0]):
+                lines.pop(0)
+        return "".join(lines)
+
+    def write(self, text):
+        fd, path = tempfile.mkstemp(prefix="crontab.", dir=self.module.tmpdir)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(host_files.encode(text))
+            os.chmod(path, 0o644)
+            rc, out, err = self.module.run_command([self.command, "-u", self.user, path])
+        finally:
+            os.unlink(path)
+        if rc != 0:
+            raise HostError(f"crontab -u {self.user} refused the new crontab ({rc}): {err.strip() or out.strip()}")
+        if self.read() != text:
+            raise HostError(f"the crontab of user {self.user} reads back differently from what was installed: "
+                            "check it with crontab -l")
+
+
+class CronFile:
+    """A system crontab file (legacy lines under /etc/cron.d), written atomically with its mode and owner."""
+
+    def __init__(self, path):
+        self.path = path
+        self.where = path
+        self.header = path
+        self.system = True
+
+    def read(self):
+        text = host_files.read_text(self.path)
+        if text is None:
+            raise LegacyLineError(f"legacy.file {self.path} does not exist: check legacy.file")
+        return text
+
+    def write(self, text):
+        info = os.stat(self.path)
+        host_files.write_file(self.path, text, info.st_mode & 0o7777, info.st_uid, info.st_gid)
+
+
+def controller_user_default():
+    for name in ("SUDO_USER", "USER", "LOGNAME"):
+        if os.environ.get(name):
+            return os.environ[name]
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def build_request(module, now):
+    """Validate every option and convert the schedule; raises InvalidOptionError before any read."""
+    p = module.params
+    job = edit.validate_job_name(p["job"])
+    legacy = p["legacy"]
+    if bool(legacy.get("user")) == bool(legacy.get("file")):
+        raise InvalidOptionError("legacy needs exactly one of user (a user's crontab) or file (a file under "
+                                 "/etc/cron.d)")
+    if p["force"] and not (p["reason"] or "").strip():
+        raise InvalidOptionError("force: true needs a reason: say why the gate is overridden (it is recorded)")
+    if p["min_validated_days"] < 1:
+        raise InvalidOptionError(f"min_validated_days is {p['min_validated_days']}: it must be 1 or more")
+    if p["soak_days"] < 0:
+        raise InvalidOptionError(f"soak_days is {p['soak_days']}: it must be 0 or more")
+    edit.compile_match(legacy["match"], legacy["regex"])
+    cron_user = edit.validate_cron_user(p["cron_user"])
+    program = edit.validate_program(p["dumpjob_bin"])
+    env_lines = edit.validate_env(p["cron_env"])
+    job_zone = host_files.zone(p["timezone"])
+    if p["host_timezone"]:
+        host_zone, host_zone_name = host_files.zone(p["host_timezone"]), p["host_timezone"]
+    else:
+        host_zone, host_zone_name = host_files.host_zone()
+    specs = ()
+    schedule_text = None
+    if p["schedule"] is not None:
+        schedule = cron_schedule.parse_schedule(p["schedule"])
+        schedule_text = schedule.text
+        specs = tuple(cron_schedule.convert(schedule, job_zone, p["timezone"], host_zone, host_zone_name, now))
+    if p["phase"] == "legacy":
+        specs = ()
+    script = legacy.get("script")
+    if script is not None and not script.startswith("/"):
+        raise InvalidOptionError(f"legacy.script {script!r} must be an absolute path")
+    return Request(
+        job=job, phase=p["phase"], where="", system=bool(legacy.get("file")), match=legacy["match"],
+        regex=legacy["regex"], script=script, archive_script=legacy["archive_script"], specs=specs,
+        schedule=schedule_text, timezone=p["timezone"], host_zone=host_zone_name, cron_user=cron_user,
+        program=program, env_lines=tuple(env_lines), min_validated_days=p["min_validated_days"],
+        soak_days=p["soak_days"], force=p["force"], reason=p["reason"],
+        controller_user=p["controller_user"] or controller_user_default(),
+    )
+
+
+def check_runtime(module, request):
+    """The new entry's user and program must exist for cron to run it; in check mode a task before
+    may be about to create them, so this only warns there."""
+    if request.phase == "legacy":
+        return
+    problems = []
+    try:
+        pwd.getpwnam(request.cron_user)
+    except KeyError:
+        problems.append(f"user {request.cron_user} (cron_user) does not exist on the host: create it first "
+                        "(a system user without login)")
+    if not os.access(request.program, os.X_OK):
+        problems.append(f"{request.program} (dumpjob_bin) is not an executable on the host: install the dump "
+                        "program first")
+    for problem in problems:
+        if module.check_mode:
+            module.warn(problem)
+        else:
+            raise HostError(problem)
+
+
+def file_diff(before, after, header):
+    return {
+        "before": before or "",
+        "after": after or "",
+        "before_header": header if before is not None else "/dev/null",
+        "after_header": header if after is not None else "/dev/null",
+    }
+
+
+def run(module):
+    p = module.params
+    now = dt.datetime.now(dt.timezone.utc)
+    request = build_request(module, now)
+    if p["legacy"].get("user"):
+        legacy = UserCrontab(module, p["legacy"]["user"])
+    else:
+        path = p["legacy"]["file"]
+        legacy = CronFile(path if os.path.isabs(path) else os.path.join("/etc/cron.d", path))
+    cron_file = os.path.join(p["cron_dir"], f"dumpjob-{request.job}")
+    if getattr(legacy, "path", None) == cron_file:
+        raise InvalidOptionError(f"legacy.file is {cron_file}, the file this module writes for the new entry: "
+                                 "point legacy.file at the legacy crontab file")
+    request = dataclasses.replace(request, where=legacy.where)
+    check_runtime(module, request)
+
+    ledger_path = p["ledger_path"]
+    with ledger_mod.locked(ledger_path):
+        ledger = ledger_mod.load(ledger_path)
+        crontab_text = legacy.read()
+        cron_d_text = host_files.read_text(cron_file)
+        result_plan = plan(request, crontab_text, cron_d_text, ledger, now)
+
+        script = result_plan.script if result_plan.script and os.path.exists(result_plan.script) else None
+        if result_plan.script and not script and result_plan.move != "stay":
+            module.warn(f"legacy script {result_plan.script} does not exist: nothing to archive")
+        archived = None
+        if script:
+            dest = host_files.archive_path(p["archive_dir"], request.job, script)
+            archived = {"source": script, "archive": dest}
+        changed = bool(result_plan.crontab_changed or result_plan.cron_d_changed or result_plan.transition or archived)
+
+        if changed and not module.check_mode:
+            archived = apply(module, request, result_plan, legacy, cron_file, script, ledger_path) or archived
+
+    result = {
+        "changed": changed,
+        "job": request.job,
+        "phase": request.phase,
+        "previous_phase": result_plan.current,
+        "move": result_plan.move,
+        "transition": result_plan.transition,
+        "cron_file": cron_file,
+        "host_schedule": list(request.specs),
+        "host_timezone": request.host_zone,
+        "legacy_state": result_plan.legacy_after,
+        "legacy_lines": result_plan.legacy_lines,
+        "archived": archived,
+        "ledger_path": ledger_path,
+    }
+    if module._diff and changed:
+        diffs = []
+        if result_plan.crontab_changed:
+            diffs.append(file_diff(result_plan.crontab_before, result_plan.crontab_after, legacy.header))
+        if result_plan.cron_d_changed:
+            diffs.append(file_diff(result_plan.cron_d_before, result_plan.cron_d_after, cron_file))
+        if diffs:
+            result["diff"] = diffs
+    return result
+
+
+def apply(module, request, result_plan, legacy, cron_file, script, ledger_path):
+    """Write what the plan changes. What turns something on is written before what turns something
+    off: going forward the new entry first, going back the legacy line first, so that a failure in
+    between leaves the job running twice rather than not at all."""
+    done = []
+
+    def write_cron_d():
+        if not result_plan.cron_d_changed:
+            return
+        if result_plan.cron_d_after is None:
+            host_files.remove_file(cron_file)
+        else:
+            uid, gid = (0, 0) if os.geteuid() == 0 else (None, None)
+            host_files.write_file(cron_file, result_plan.cron_d_after, 0o644, uid, gid)
+            if module.selinux_enabled():
+                module.set_default_selinux_context(cron_file, False)
+        done.append(cron_file)
+
+    def write_crontab():
+        if result_plan.crontab_changed:
+            legacy.write(result_plan.crontab_after)
+            done.append(legacy.where)
+
+    steps = [write_cron_d, write_crontab] if request.phase in ("cutover", "retired") else [write_crontab, write_cron_d]
+    archived = None
+    try:
+        for step in steps:
+            step()
+        if script:
+            archived = host_files.archive_script(script, module.params["archive_dir"], request.job)
+            done.append(archived["archive"])
+            ledger_mod.record_archive(result_plan.ledger, request.job, archived)
+        if result_plan.transition or archived:
+            ledger_mod.write(ledger_path, result_plan.ledger)
+    except CutoverError as exc:
+        if done:
+            exc.args = (f"{exc} (already changed: {', '.join(done)}; run the task again to finish)",)
+            exc.changed = True
+        raise
+    return archived
+
+
+def main():
+    argument_spec = dict(
+        job=dict(type="str", required=True),
+        phase=dict(type="str", required=True, choices=["legacy", "parallel", "cutover", "retired"]),
+        legacy=dict(type="dict", required=True, options=dict(
+            user=dict(type="str"),
+            file=dict(type="path"),
+            match=dict(type="str", required=True),
+            regex=dict(type="bool", default=False),
+            script=dict(type="path"),
+            archive_script=dict(type="bool", default=True),
+        ), mutually_exclusive=[("user", "file")], required_one_of=[("user", "file")]),
+        schedule=dict(type="str"),
+        timezone=dict(type="str", default="Asia/Tokyo"),
+        host_timezone=dict(type="str"),
+        min_validated_days=dict(type="int", default=2),
+        soak_days=dict(type="int", default=2),
+        force=dict(type="bool", default=False),
+        reason=dict(type="str"),
+        controller_user=dict(type="str"),
+        dumpjob_bin=dict(type="path", default="/usr/local/bin/dumpjob"),
+        cron_user=dict(type="str", default="dumpjob"),
+        cron_env=dict(type="dict", default={}),
+        cron_dir=dict(type="path", default="/etc/cron.d"),
+        ledger_path=dict(type="path", default=ledger_mod.DEFAULT_PATH),
+        archive_dir=dict(type="path", default="/var/lib/dumpjob/legacy-archive"),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        required_if=[("phase", phase, ("schedule",)) for phase in ("parallel", "cutover", "retired")],
+    )
+    try:
+        result = run(module)
+    except CutoverError as exc:
+        module.fail_json(msg=str(exc), changed=getattr(exc, "changed", False))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
