@@ -1,0 +1,355 @@
+"""`dumpjob run JOB`: one dump, streamed to S3 and published all or nothing.
+
+The multipart upload is completed only when mysqldump exited 0, its stderr holds nothing but
+known-harmless warnings, the `-- Dump completed` trailer arrived and the dump is above the size
+floor (for `query`: the cursor was read to its end and the row floor is met). Anything else,
+including SIGTERM/SIGINT, aborts the upload: the key keeps whatever it held before."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import signal
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, Optional
+
+import boto3
+import pymysql
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import __version__, aws, compress, db, manifest, metrics, mysqldump
+from .config import Job
+from .csvout import CsvEncoder
+from .errors import DatabaseError, DumpIncompleteError, DumpJobError, RunInterruptedError, StorageError
+from .lock import JobLock
+from .log import Logger
+from .scan import DumpScanner
+from .upload import MultipartUpload, abort_stale, storage_error
+
+BLOCK = 1 << 20
+
+
+class Progress:
+    """Counters of the running dump, logged every `interval` seconds by a daemon thread."""
+
+    def __init__(self, log: Logger, interval: float):
+        self.log, self.interval = log, interval
+        self.raw = 0
+        self.compressed = 0
+        self.table: Optional[str] = None
+        self.started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="progress", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            elapsed = time.monotonic() - self.started
+            self.log.info("progress", f"{self.raw / 2**20:.0f} MiB dumped, {self.compressed / 2**20:.0f} MiB uploaded"
+                          f"{f', table {self.table}' if self.table else ''}",
+                          raw_bytes=self.raw, compressed_bytes=self.compressed, table=self.table,
+                          mib_per_s=round(self.raw / 2**20 / elapsed, 1) if elapsed else None)
+
+
+class SignalGuard:
+    """SIGTERM/SIGINT/SIGHUP raise RunInterruptedError once in the main thread; later ones are ignored
+    while the run cleans up."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+    def __init__(self):
+        self.received: Optional[int] = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> SignalGuard:
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handler(self, signum: int, frame) -> None:
+        if self.received is None:
+            self.received = signum
+            raise RunInterruptedError(f"stopped by {signal.Signals(signum).name}")
+
+
+def run_job(job: Job, when: datetime, parallel: bool, log: Logger) -> dict[str, Any]:
+    """Run one job; the summary on success, a DumpJobError (with its exit code) otherwise."""
+    key = job.object_key(when, parallel)
+    url = f"s3://{job.bucket}/{key}"
+    started_at = datetime.now(timezone.utc)
+    t0 = time.monotonic()
+    log.info("start", f"dump of job {job.name} to {url} started", kind=job.kind, url=url, parallel=parallel,
+             date=when.date().isoformat(), pid=os.getpid())
+    sess = aws.session(job.region)
+    outcome: dict[str, Any] = {"compressed_bytes": 0}
+    with SignalGuard(), JobLock(job.lock_dir, job.name):
+        try:
+            run = _Run(job, sess, key, log, parallel, when)
+            outcome = run.execute()
+        except DumpJobError:
+            _metrics(job, sess, log, False, 0, time.monotonic() - t0)
+            raise
+        except Exception as exc:  # an unexpected failure: never published, still reported in one line
+            _metrics(job, sess, log, False, 0, time.monotonic() - t0)
+            raise DumpJobError(f"internal error: {type(exc).__name__}: {exc}") from exc
+    seconds = time.monotonic() - t0
+    outcome.update(started_at=started_at.isoformat(), seconds=round(seconds, 3))
+    _metrics(job, sess, log, True, outcome["compressed_bytes"], seconds)
+    return outcome
+
+
+def _metrics(job: Job, sess: boto3.session.Session, log: Logger, ok: bool, nbytes: int, seconds: float) -> None:
+    if not job.metrics_namespace:
+        return
+    problem = metrics.put_run(aws.client(sess, "cloudwatch", attempts=3), job.metrics_namespace, job.name, ok,
+                              nbytes, seconds)
+    if problem:
+        log.warning("metrics", f"CloudWatch metrics not published ({problem}); the run's outcome stands")
+
+
+class _Run:
+    def __init__(self, job: Job, sess: boto3.session.Session, key: str, log: Logger, parallel: bool,
+                 when: datetime):
+        self.job, self.sess, self.key, self.log, self.parallel, self.when = job, sess, key, log, parallel, when
+        self.url = f"s3://{job.bucket}/{key}"
+        self.s3 = aws.client(sess, "s3", pool=job.upload_concurrency + 4)
+        self.started_at = datetime.now(timezone.utc)
+        self.t0 = time.monotonic()
+        self.progress = Progress(log, job.progress_seconds)
+
+    # -- the shared frame -------------------------------------------------------------------------
+    def execute(self) -> dict[str, Any]:
+        sm = aws.client(self.sess, "secretsmanager")
+        client = mysqldump.detect_client(self.job.mysqldump) if self.job.kind == "mysqldump" else None
+        database = self.job.database if self.job.kind == "query" else None
+        creds, conn = db.login(
+            sm, self.job.secret_id,
+            lambda c: db.connect(c, database=database, ssl_ca=self.job.ssl_ca, timeout=self.job.connect_timeout),
+            on_retry=lambda msg: self.log.warning("auth_retry", msg), remember=self.log.add_secret)
+        self.creds = creds
+        try:
+            server = db.server_info(conn)
+            self.log.info("database", f"logged in to {server.flavour} {server.version} at {creds.host}:{creds.port} "
+                          f"as {creds.username} (secret stage {creds.stage})", server_version=server.version,
+                          stage=creds.stage)
+            if client is not None:
+                mysqldump.check_compatible(client, server, self.job.allow_flavour_mismatch)
+                conn.close()
+                conn = None
+            self._check_bucket()
+            stale = abort_stale(self.s3, self.job.bucket, self.key)
+            if stale:
+                self.log.warning("stale_upload", f"aborted {stale} incomplete upload(s) to {self.url} left by an "
+                                 "earlier run")
+            upload = MultipartUpload(self.s3, self.job.bucket, self.key, self.job.work_dir,
+                                     self.job.upload_concurrency, self.job.part_size_mib, self.job.sse_kms_key_id,
+                                     {"dumpjob-job": self.job.name, "dumpjob-version": __version__},
+                                     "application/zstd" if self.job.compression.type == "zstd" else "application/gzip")
+            if client is not None:
+                details = self._stream(upload, lambda sink: self._mysqldump(client, server, sink))
+            else:
+                details = self._stream(upload, lambda sink: self._query(conn, sink))
+            details["versions"]["server"] = server.version
+        finally:
+            if conn is not None:
+                conn.close()
+        return self._publish(upload, details)
+
+    def _check_bucket(self) -> None:
+        try:
+            self.s3.head_bucket(Bucket=self.job.bucket)
+        except (ClientError, BotoCoreError) as exc:
+            if aws.error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
+                raise StorageError(f"bucket '{self.job.bucket}' does not exist; create it or fix 'bucket' in the "
+                                   "job") from None
+            raise storage_error("checking the bucket of", self.url, exc) from None
+
+    def _stream(self, upload: MultipartUpload, produce: Callable) -> dict[str, Any]:
+        """Run `produce(sink)` into compressor and upload; abort the upload on any failure."""
+        compressor = compress.make(self.job.compression, self._emitter(upload))
+        self.progress.start()
+        try:
+            details = produce(compressor.feed)
+            compressor.finish()
+            upload.finish_parts()
+            return details
+        except BaseException as exc:
+            compressor.close()
+            upload_id = upload.upload_id
+            confirmed = upload.abort()
+            self.log.info("aborted", f"upload {upload_id} to {self.url} aborted" if confirmed else
+                          f"upload {upload_id} to {self.url} could not be aborted", confirmed=confirmed)
+            suffix = ("upload aborted, nothing published" if confirmed else
+                      f"the incomplete upload {upload_id} could not be aborted (S3 unreachable); nothing was "
+                      "published and a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes it")
+            if isinstance(exc, DumpJobError):
+                raise type(exc)(f"{exc}; {suffix}") from None
+            if isinstance(exc, Exception):
+                raise DumpJobError(f"internal error: {type(exc).__name__}: {exc}; {suffix}") from exc
+            raise
+        finally:
+            self.progress.stop()
+
+    def _emitter(self, upload: MultipartUpload) -> Callable[[bytes], None]:
+        def emit(data: bytes) -> None:
+            upload.write(data)
+            self.progress.compressed += len(data)
+        return emit
+
+    # -- the mysqldump kind -----------------------------------------------------------------------
+    def _mysqldump(self, client: mysqldump.Client, server: db.ServerInfo, feed: Callable[[bytes], None]) -> dict:
+        args = mysqldump.flags(client, server, self.job)
+        scanner = DumpScanner(multi_database=len(self.job.databases) > 1)
+        dump = mysqldump.DumpProcess.start(client, args, self.creds, self.job.ssl_ca, self.job.credentials_transport,
+                                           self.job.work_dir)
+        self.log.info("mysqldump", f"{client.version_line} started", flags=dump.public_flags(), pid=dump.proc.pid)
+        raw = 0
+        try:
+            fd = dump.stdout_fd
+            pending: list[bytes] = []
+            size = 0
+            while True:
+                chunk = os.read(fd, BLOCK)
+                if not chunk:
+                    break
+                pending.append(chunk)
+                size += len(chunk)
+                if size >= BLOCK:
+                    data = b"".join(pending)
+                    pending, size = [], 0
+                    scanner.feed(data)
+                    feed(data)
+                    raw += len(data)
+                    self.progress.raw, self.progress.table = raw, scanner.table
+            if pending:
+                data = b"".join(pending)
+                scanner.feed(data)
+                feed(data)
+                raw += len(data)
+                self.progress.raw = raw
+            returncode = dump.wait()
+        except BaseException:
+            dump.stop()
+            raise
+        problem = mysqldump.failure(returncode, dump.stderr_lines, self.job.harmless_warnings, raw)
+        if problem is not None:
+            raise problem
+        if not scanner.trailer_ok:
+            raise DumpIncompleteError(f"the dump has no '-- Dump completed' trailer after {raw} bytes "
+                                      "(mysqldump exited 0)")
+        if raw < self.job.min_bytes:
+            raise DumpIncompleteError(f"the dump is {raw} bytes, below the floor of {self.job.min_bytes} (min_bytes)")
+        for line in dump.stderr_lines:
+            self.log.warning("mysqldump_stderr", f"mysqldump: {line}")
+        return {"raw_bytes": raw, "tables": scanner.rows, "trailer": scanner.trailer, "flags": dump.public_flags(),
+                "versions": {"mysqldump": client.version_line}}
+
+    # -- the query kind ---------------------------------------------------------------------------
+    def _query(self, conn, feed: Callable[[bytes], None]) -> dict:
+        encoder = CsvEncoder(self.job.csv)
+        raw = rows = 0
+        try:
+            with conn.cursor(pymysql.cursors.SSCursor) as cur:
+                cur.execute("SET SESSION TRANSACTION READ ONLY")
+                cur.execute("SET SESSION net_write_timeout = 3600")
+                cur.execute(self.job.query)
+                if cur.description is None:
+                    raise DatabaseError("the job's query returned no result set; 'query' must be a SELECT")
+                columns = [d[0] for d in cur.description]
+                pending = [encoder.line(columns).encode("utf-8")] if encoder.header else []
+                size = len(pending[0]) if pending else 0
+                while True:
+                    batch = cur.fetchmany(2000)
+                    if not batch:
+                        break
+                    rows += len(batch)
+                    data = encoder.lines(batch)
+                    pending.append(data)
+                    size += len(data)
+                    if size >= BLOCK:
+                        block = b"".join(pending)
+                        pending, size = [], 0
+                        feed(block)
+                        raw += len(block)
+                        self.progress.raw = raw
+                if pending:
+                    block = b"".join(pending)
+                    feed(block)
+                    raw += len(block)
+                    self.progress.raw = raw
+        except pymysql.err.MySQLError as exc:
+            if db.is_lost_connection(exc):
+                raise DatabaseError(f"database connection lost during the query after {rows} rows "
+                                    f"({db.reason(exc)}); check the server and retry") from None
+            raise DatabaseError(f"the job's query failed ({db.reason(exc)}); fix 'query' or the grants") from None
+        if rows < self.job.min_rows:
+            raise DumpIncompleteError(f"the query returned {rows} rows, below the floor of {self.job.min_rows} "
+                                      "(min_rows)")
+        if raw < self.job.min_bytes:
+            raise DumpIncompleteError(f"the export is {raw} bytes, below the floor of {self.job.min_bytes} (min_bytes)")
+        return {"raw_bytes": raw, "tables": {"(query)": rows}, "columns": columns, "trailer": None,
+                "flags": [], "versions": {"pymysql": pymysql.__version__}}
+
+    # -- publishing -------------------------------------------------------------------------------
+    def _publish(self, upload: MultipartUpload, details: dict) -> dict[str, Any]:
+        try:
+            upload.complete()
+        except BaseException as exc:
+            upload_id = upload.upload_id
+            confirmed = upload.abort() if upload_id else True
+            if isinstance(exc, DumpJobError):
+                suffix = "upload aborted, nothing published" if confirmed else f"upload {upload_id} left incomplete"
+                raise type(exc)(f"{exc}; {suffix}") from None
+            raise
+        try:
+            head = self.s3.head_object(Bucket=self.job.bucket, Key=self.key)
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_error("checking the published object", self.url, exc) from None
+        if head.get("ContentLength") != upload.size:
+            self.s3.delete_object(Bucket=self.job.bucket, Key=self.key)
+            raise StorageError(f"the completed object {self.url} is {head.get('ContentLength')} bytes, not the "
+                               f"{upload.size} uploaded; it was deleted")
+        finished_at = datetime.now(timezone.utc)
+        seconds = time.monotonic() - self.t0
+        sha256 = upload.sha256.hexdigest()
+        document = {
+            "format": manifest.FORMAT, "job": self.job.name, "kind": self.job.kind,
+            "bucket": self.job.bucket, "key": self.key, "url": self.url, "parallel": self.parallel,
+            "date": self.when.date().isoformat(), "timezone": self.job.timezone,
+            "started_at": self.started_at.isoformat(), "finished_at": finished_at.isoformat(),
+            "seconds": round(seconds, 3),
+            "raw_bytes": details["raw_bytes"], "compressed_bytes": upload.size, "sha256": sha256,
+            "parts": len(upload.parts), "etag": head.get("ETag"),
+            "compression": {"type": self.job.compression.type, "level": self.job.compression.level},
+            "tables": details["tables"], "trailer": details["trailer"], "flags": details["flags"],
+            "databases": list(self.job.databases) or [self.job.database],
+            "db_host": self.creds.host, "secret_stage": self.creds.stage,
+            "sse_kms_key_id": self.job.sse_kms_key_id,
+            "versions": {"dumpjob": __version__, "python": platform.python_version(), "boto3": boto3.__version__,
+                         **details["versions"]},
+        }
+        if "columns" in details:
+            document["columns"] = details["columns"]
+        manifest_key = manifest.put(self.s3, self.job.bucket, self.key, document, self.job.sse_kms_key_id)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        summary = {
+            "ok": True, "job": self.job.name, "url": self.url, "bucket": self.job.bucket, "key": self.key,
+            "manifest": f"s3://{self.job.bucket}/{manifest_key}", "raw_bytes": details["raw_bytes"],
+            "compressed_bytes": upload.size, "sha256": sha256, "parts": len(upload.parts),
+            "rows": sum(details["tables"].values()), "tables": len(details["tables"]),
+            "mib_per_s": round(details["raw_bytes"] / 2**20 / seconds, 1) if seconds else None,
+            "peak_rss_mib": round(peak, 1),
+        }
+        return summary

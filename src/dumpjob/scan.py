@@ -1,0 +1,147 @@
+"""Reading a mysqldump stream as it passes: rows per table, the table being dumped, the trailer.
+
+Fast and exact because mysqldump never writes a raw line break inside a value: a statement ends
+at the first ";\\n" and a line begins only where mysqldump began one. MariaDB's client writes one
+row per line after `INSERT INTO t VALUES` (rows are counted as "\\n(" with bytes.count); Oracle's
+client writes a whole extended INSERT on one line (rows are counted string-aware, outside quotes).
+Memory is bounded: only a short incomplete line is carried between chunks."""
+
+from __future__ import annotations
+
+import re
+
+TRAILER = b"-- Dump completed"
+DATA_HEADER = re.compile(rb"^-- Dumping data for table `((?:[^`]|``)+)`")
+CURRENT_DB = re.compile(rb"^-- Current Database: `((?:[^`]|``)+)`")
+INSERT = re.compile(rb"^(?:INSERT|REPLACE)(?: IGNORE)? INTO `((?:[^`]|``)+)` VALUES")
+ESCAPE = re.compile(rb"\\.", re.DOTALL)
+STRING_PAIR = re.compile(rb"'[^']*'")
+NOT_QUOTE_OR_PAREN = bytes(b for b in range(256) if b not in b"'(")
+MAX_CARRY = 1 << 20
+
+
+class DumpScanner:
+    """Feed it the raw dump in order; read `rows`, `table`, `trailer_ok` at any time."""
+
+    def __init__(self, multi_database: bool = False):
+        self.rows: dict[str, int] = {}
+        self.table: str | None = None
+        self.database: str | None = None
+        self.multi_database = multi_database
+        self._state = "outside"  # outside | lines (row per line) | tuples (one-line INSERT)
+        self._carry = b""
+        self._skip_line = False
+        self._in_string = False
+        self._escape = False
+        self._tail = b""
+
+    # -- public ---------------------------------------------------------------------------
+    def feed(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self._tail = (self._tail + chunk[-512:])[-512:]
+        data = self._carry + chunk if self._carry else chunk
+        self._carry = b""
+        pos = 0
+        end = len(data)
+        while pos < end:
+            if self._state == "lines":
+                pos = self._rows_per_line(data, pos)
+            elif self._state == "tuples":
+                pos = self._tuples(data, pos)
+            else:
+                pos = self._outside(data, pos)
+                if pos < 0:
+                    return
+
+    @property
+    def trailer(self) -> str | None:
+        """The last line when it is mysqldump's `-- Dump completed` trailer."""
+        last = self._tail.rstrip(b"\r\n").rsplit(b"\n", 1)[-1]
+        return last.decode("utf-8", "replace") if last.startswith(TRAILER) else None
+
+    @property
+    def trailer_ok(self) -> bool:
+        return self.trailer is not None
+
+    # -- states ---------------------------------------------------------------------------
+    def _outside(self, data: bytes, pos: int) -> int:
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            rest = data[pos:]
+            if self._skip_line or len(rest) > MAX_CARRY:
+                self._skip_line = True  # an overlong non-statement line (never one we parse)
+            else:
+                self._carry = rest
+            return -1
+        if self._skip_line:
+            self._skip_line = False
+            return nl + 1
+        line = data[pos:nl]
+        if line.startswith(b"-- "):
+            m = DATA_HEADER.match(line)
+            if m:
+                self.table = self._name(m.group(1))
+                self.rows.setdefault(self.table, 0)
+            else:
+                m = CURRENT_DB.match(line)
+                if m:
+                    self.database = m.group(1).replace(b"``", b"`").decode("utf-8", "replace")
+        elif line.startswith((b"INSERT", b"REPLACE")):
+            m = INSERT.match(line)
+            if m:
+                self.table = self._name(m.group(1))
+                self.rows.setdefault(self.table, 0)
+                rest = m.end()
+                if rest == len(line):
+                    self._state = "lines"
+                    return nl  # the "\n(" of the first row starts here
+                self._state = "tuples"
+                self._in_string = self._escape = False
+                return pos + rest
+        return nl + 1
+
+    def _rows_per_line(self, data: bytes, pos: int) -> int:
+        stop = data.find(b";\n", pos)
+        if stop < 0:
+            # keep a final "\n" or ";" so that a "\n(" or ";\n" split across chunks is still seen
+            limit = len(data) - 1 if data.endswith((b"\n", b";")) else len(data)
+            self.rows[self.table] += data.count(b"\n(", pos, limit)
+            self._carry = data[limit:]
+            return len(data)
+        self.rows[self.table] += data.count(b"\n(", pos, stop)
+        self._state = "outside"
+        return stop + 2
+
+    def _tuples(self, data: bytes, pos: int) -> int:
+        stop = data.find(b";\n", pos)
+        limit = stop
+        if stop < 0:
+            limit = len(data) - 1 if data.endswith(b";") else len(data)
+            self._carry = data[limit:]
+        segment = data[pos:limit]
+        if self._escape and segment:
+            segment = segment[1:]
+            self._escape = False
+        # Escapes occur only inside strings; dropping them leaves strings as plain '...' pairs.
+        segment = ESCAPE.sub(b"", segment)
+        if segment.endswith(b"\\"):
+            self._escape = True
+            segment = segment[:-1]
+        tokens = segment.translate(None, NOT_QUOTE_OR_PAREN)
+        if self._in_string:
+            tokens = b"'" + tokens
+        outside = STRING_PAIR.sub(b"", tokens)
+        quote = outside.find(b"'")
+        self._in_string = quote >= 0
+        self.rows[self.table] += outside.count(b"(", 0, quote if quote >= 0 else len(outside))
+        if stop < 0:
+            return len(data)
+        self._state = "outside"
+        return stop + 2
+
+    def _name(self, raw: bytes) -> str:
+        name = raw.replace(b"``", b"`").decode("utf-8", "replace")
+        if self.multi_database and self.database:
+            return f"{self.database}.{name}"
+        return name
