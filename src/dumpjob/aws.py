@@ -24,6 +24,9 @@ def client(sess: boto3.session.Session, service: str, pool: int = 10, attempts: 
     return sess.client(service, config=config)
 
 
+NO_CREDENTIALS = "no AWS credentials found: attach the instance profile (or configure credentials) and retry"
+
+
 def error_code(exc: BaseException) -> str:
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))

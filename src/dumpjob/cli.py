@@ -164,7 +164,7 @@ def _checks_text(report: dict[str, Any]) -> str:
 
 
 def _doctor_text(report: dict[str, Any]) -> str:
-    out = []
+    out = ["host:"] + ["  " + line for line in _checks_text(report).splitlines()]
     for job in report["jobs"]:
         out.append(f"job {job['job']}: {'ok' if job['ok'] else 'FAILED'}")
         out += ["  " + line for line in _checks_text(job).splitlines()]

@@ -342,6 +342,8 @@ class _Run:
         }
         if "columns" in details:
             document["columns"] = details["columns"]
+            document["csv_header"] = self.job.csv.header
+            document["csv_null"] = self.job.csv.null
         manifest_key = manifest.put(self.s3, self.job.bucket, self.key, document, self.job.sse_kms_key_id)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         summary = {

@@ -6,9 +6,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Optional
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from .aws import describe, error_code
+from .aws import NO_CREDENTIALS, describe, error_code
 from .errors import SecretError
 
 CURRENT = "AWSCURRENT"
@@ -44,6 +44,8 @@ def fetch(sm, secret_id: str, stage: str = CURRENT) -> Optional[DbCredentials]:
             raise SecretError(f"secret '{secret_id}' cannot be decrypted; grant kms:Decrypt on its key to the "
                               "instance role") from None
         raise SecretError(f"reading secret '{secret_id}' failed ({describe(exc)})") from None
+    except NoCredentialsError:
+        raise SecretError(f"cannot read secret '{secret_id}': {NO_CREDENTIALS}") from None
     except BotoCoreError as exc:
         raise SecretError(f"cannot reach Secrets Manager to read '{secret_id}' ({type(exc).__name__}); "
                           "check the network and AWS credentials") from None

@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Optional
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from .aws import describe, error_code
+from .aws import NO_CREDENTIALS, describe, error_code
 from .errors import StorageError
 
 MIB = 1 << 20
@@ -48,6 +48,8 @@ class Part:
 
 def storage_error(action: str, url: str, exc: BaseException) -> StorageError:
     code = error_code(exc)
+    if isinstance(exc, NoCredentialsError):
+        return StorageError(f"{action} {url} failed: {NO_CREDENTIALS}")
     if code == "NoSuchBucket":
         bucket = url[5:].split("/", 1)[0]
         return StorageError(f"bucket '{bucket}' does not exist; create it or fix 'bucket' in the job")

@@ -1,0 +1,179 @@
+"""`dumpjob doctor [JOB]`: preflight checks, each reported as ok/fail with a reason.
+
+Host checks (once): the instance role seen through IMDSv2, and the AWS identity the default
+credential chain yields. Job checks: secret readable and complete, database reachable with it,
+privileges sufficient, client/server flavour compatible, the bucket prefixes writable (a small
+put and delete)."""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any, Callable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import aws, db, mysqldump
+from .config import Job
+from .errors import DumpJobError
+from .keys import run_time
+from .log import Logger
+from .secret import fetch
+
+IMDS_DEFAULT = "http://169.254.169.254"
+
+
+def _check(name: str, fn: Callable[[], str]) -> dict[str, Any]:
+    try:
+        return {"name": name, "ok": True, "reason": fn()}
+    except DumpJobError as exc:
+        return {"name": name, "ok": False, "reason": str(exc)}
+    except (ClientError, BotoCoreError) as exc:
+        return {"name": name, "ok": False, "reason": aws.describe(exc)}
+
+
+def instance_role() -> str:
+    """The role name the instance metadata service hands out, via an IMDSv2 token."""
+    if os.environ.get("AWS_EC2_METADATA_DISABLED", "").lower() == "true":
+        raise DumpJobError("instance metadata is disabled (AWS_EC2_METADATA_DISABLED=true)")
+    base = os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT", IMDS_DEFAULT).rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise DumpJobError(f"AWS_EC2_METADATA_SERVICE_ENDPOINT '{base}' is not an http(s) URL")
+    try:
+        token = _imds(f"{base}/latest/api/token", "PUT", {"X-aws-ec2-metadata-token-ttl-seconds": "60"})
+    except urllib.error.HTTPError as exc:
+        raise DumpJobError(f"the instance metadata service at {base} refused an IMDSv2 token (HTTP {exc.code}); "
+                           "check the instance's metadata options") from None
+    except OSError:
+        raise DumpJobError(f"no instance metadata service answers at {base}; this is not an EC2 instance or "
+                           "IMDS is blocked (hop limit?)") from None
+    url = f"{base}/latest/meta-data/iam/security-credentials/"
+    try:
+        roles = _imds(url, "GET", {"X-aws-ec2-metadata-token": token}).split()
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise DumpJobError("the instance has no IAM role (IMDS answered 404 for iam/security-credentials/); "
+                               "attach the instance profile (phase 3)") from None
+        raise DumpJobError(f"the instance metadata service answered HTTP {exc.code} for the role") from None
+    except OSError:
+        raise DumpJobError(f"the instance metadata service at {base} stopped answering") from None
+    if not roles:
+        raise DumpJobError("the instance has no IAM role (IMDS listed none); attach the instance profile (phase 3)")
+    return f"instance role '{roles[0]}' (IMDSv2)"
+
+
+def _imds(url: str, method: str, headers: dict[str, str]) -> str:
+    request = urllib.request.Request(url, method=method, headers=headers)  # noqa: S310 - http(s) checked above
+    with urllib.request.urlopen(request, timeout=2) as answer:  # noqa: S310
+        return answer.read().decode()
+
+
+def identity(sess) -> str:
+    credentials = sess.get_credentials()
+    if credentials is None:
+        raise DumpJobError("no AWS credentials found (no instance role and no keys); attach the instance profile")
+    who = aws.client(sess, "sts", attempts=2).get_caller_identity()
+    source = {"iam-role": "the instance role", "env": "environment keys", "shared-credentials-file":
+              "~/.aws/credentials keys", "assume-role": "an assumed role"}.get(credentials.method, credentials.method)
+    return f"{who['Arn']} (credentials from {source})"
+
+
+def check_job(job: Job, sess, log: Logger) -> list[dict[str, Any]]:
+    checks: list[dict[str, Any]] = []
+    sm = aws.client(sess, "secretsmanager", attempts=2)
+    state: dict[str, Any] = {}
+
+    def secret() -> str:
+        creds = fetch(sm, job.secret_id)
+        log.add_secret(creds.password)
+        return (f"secret '{job.secret_id}' has host, port, username and password (user {creds.username} at "
+                f"{creds.host}:{creds.port})")
+
+    checks.append(_check("secret", secret))
+
+    def database() -> str:
+        database = job.database if job.kind == "query" else None
+        creds, conn = db.login(sm, job.secret_id, lambda c: db.connect(c, database=database, ssl_ca=job.ssl_ca,
+                                                                       timeout=job.connect_timeout),
+                               remember=log.add_secret)
+        state["conn"] = conn
+        state["server"] = db.server_info(conn)
+        return (f"logged in as {creds.username} to {state['server'].flavour} {state['server'].version} at "
+                f"{creds.host}:{creds.port} with the secret's {creds.stage}")
+
+    checks.append(_check("database", database))
+
+    def privileges() -> str:
+        if "conn" not in state:
+            raise DumpJobError("not checked: no database connection")
+        conn = state["conn"]
+        if job.kind == "query":
+            with conn.cursor() as cur:
+                try:
+                    cur.execute("EXPLAIN " + job.query)
+                except Exception as exc:  # reported as the check's reason
+                    raise DumpJobError(f"the job's query cannot run ({db.reason(exc)})") from None
+            return "the job's query passes EXPLAIN"
+        missing = db.missing_privileges(conn, job.databases)
+        if missing:
+            raise DumpJobError("missing " + "; ".join(f"{', '.join(p)} on {d}" for d, p in missing.items()))
+        return f"{', '.join(db.DUMP_PRIVILEGES)} on {', '.join(job.databases)}"
+
+    checks.append(_check("privileges", privileges))
+
+    if job.kind == "mysqldump":
+        def flavour() -> str:
+            client = mysqldump.detect_client(job.mysqldump)
+            if "server" not in state:
+                return f"client {client.version_line} (server not reached)"
+            mysqldump.check_compatible(client, state["server"], job.allow_flavour_mismatch)
+            return f"{client.flavour} client {client.version_line} can dump {state['server'].flavour} " \
+                   f"{state['server'].version}"
+
+        checks.append(_check("flavour", flavour))
+    if "conn" in state:
+        state["conn"].close()
+
+    s3 = aws.client(sess, "s3", attempts=2)
+    when = run_time(job.timezone)
+    prefixes = []
+    for key in (job.object_key(when), job.object_key(when, parallel=True)):
+        prefix = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+        if prefix not in prefixes:
+            prefixes.append(prefix)
+    for prefix in prefixes:
+        checks.append(_check(f"bucket:{prefix or '/'}", lambda p=prefix: _writable(s3, job, p)))
+    return checks
+
+
+def _writable(s3, job: Job, prefix: str) -> str:
+    key = f"{prefix}.dumpjob-doctor-{uuid.uuid4().hex}"
+    args = {"Bucket": job.bucket, "Key": key, "Body": b"dumpjob doctor\n"}
+    if job.sse_kms_key_id:
+        args.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=job.sse_kms_key_id)
+    try:
+        s3.put_object(**args)
+    except (ClientError, BotoCoreError) as exc:
+        if aws.error_code(exc) == "NoSuchBucket":
+            raise DumpJobError(f"bucket '{job.bucket}' does not exist") from None
+        raise DumpJobError(f"cannot write s3://{job.bucket}/{prefix} ({aws.describe(exc)})") from None
+    try:
+        s3.delete_object(Bucket=job.bucket, Key=key)
+    except (ClientError, BotoCoreError) as exc:
+        raise DumpJobError(f"wrote but cannot delete s3://{job.bucket}/{key} ({aws.describe(exc)})") from None
+    return f"wrote and deleted a test object under s3://{job.bucket}/{prefix}"
+
+
+def doctor(jobs: list[Job], log: Logger) -> dict[str, Any]:
+    region = next((j.region for j in jobs if j.region), None)
+    sess = aws.session(region)
+    host = [_check("instance_role", instance_role), _check("aws_identity", lambda: identity(sess))]
+    results = []
+    for job in jobs:
+        checks = [{"name": "config", "ok": True, "reason": f"job '{job.name}' ({job.kind}) is valid"}]
+        checks += check_job(job, aws.session(job.region or region), log)
+        results.append({"job": job.name, "ok": all(c["ok"] for c in checks), "checks": checks})
+    ok = all(c["ok"] for c in host) and all(r["ok"] for r in results)
+    return {"ok": ok, "checks": host, "jobs": results}
