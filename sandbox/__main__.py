@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -130,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="what is running (exit 3 if not everything)")
     run = sub.add_parser("legacy-run", help="run legacy jobs by hand inside the host, as ec2-user")
     run.add_argument("jobs", nargs="*", help=f"default: all of {', '.join(LEGACY_JOBS)}")
+    prov = sub.add_parser("provision-legacy", help="put another container (e.g. molecule's) into the legacy state")
+    prov.add_argument("container")
     ls = sub.add_parser("s3-ls", help="list objects in the sandbox bucket")
     ls.add_argument("prefix", nargs="?", default="")
     args = parser.parse_args(argv)
@@ -143,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             return status(s)
         elif args.cmd == "legacy-run":
             return legacy_run(s, args.jobs)
+        elif args.cmd == "provision-legacy":
+            host.provision(dataclasses.replace(s, host=args.container), read_state(s))
         elif args.cmd == "s3-ls":
             return s3_ls(s, args.prefix)
     except procs.SandboxError as exc:

@@ -5,6 +5,7 @@ Every value can be overridden from the environment, so that two checkouts can ru
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,9 @@ class Settings:
 
     @property
     def image_tar(self) -> Path:
-        return Path(os.environ.get("SANDBOX_IMAGE_CACHE", self.state / "image" / "dumphost-bookworm.tar"))
+        """The cached root filesystem; its name changes whenever the recipe (build.sh) does."""
+        default = self.state / "image" / f"dumphost-bookworm-{image_recipe_digest()}.tar"
+        return Path(os.environ.get("SANDBOX_IMAGE_CACHE", default))
 
     @property
     def env_file(self) -> Path:
@@ -61,6 +64,10 @@ class Settings:
 
     def logfile(self, name: str) -> Path:
         return self.state / "log" / f"{name}.log"
+
+
+def image_recipe_digest() -> str:
+    return hashlib.sha256((REPO / "sandbox" / "image" / "build.sh").read_bytes()).hexdigest()[:12]
 
 
 def load() -> Settings:

@@ -4,12 +4,14 @@ into the legacy state."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from . import procs
-from .config import LEGACY_DB_PASSWORD, Settings
+from .config import LEGACY_DB_PASSWORD, Settings, image_recipe_digest
 
 HERE = Path(__file__).resolve().parent
 IMAGE = "localhost/jram-dumphost:bookworm"
@@ -28,12 +30,22 @@ def container_state(s: Settings) -> str | None:
 
 
 def ensure_image(s: Settings) -> None:
+    """Build the tarball if missing and (re)import it when the image was made by another recipe."""
+    recipe = image_recipe_digest()
     if not s.image_tar.exists():
         s.image_tar.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["bash", str(HERE / "image" / "build.sh"), str(s.image_tar)], check=True)
-    if subprocess.run(["podman", "image", "exists", IMAGE]).returncode != 0:
+        for stale in s.image_tar.parent.glob("dumphost-bookworm-*.tar"):
+            stale.unlink()
+        proc = subprocess.run(["bash", str(HERE / "image" / "build.sh"), str(s.image_tar)],
+                              env={**os.environ, "PYTHON": sys.executable})
+        if proc.returncode != 0:
+            raise procs.SandboxError("building the host image failed (see the messages above)")
+    inspect = subprocess.run(["podman", "image", "inspect", "--format", '{{ index .Labels "jram.recipe" }}', IMAGE],
+                             capture_output=True, text=True)
+    if inspect.returncode != 0 or inspect.stdout.strip() != recipe:
         podman("import", "--change", 'CMD ["/sbin/init"]', "--change", "STOPSIGNAL=SIGRTMIN+3",
-               str(s.image_tar), IMAGE, what="podman import of the host image")
+               "--change", f"LABEL jram.recipe={recipe}", str(s.image_tar), IMAGE,
+               what="podman import of the host image")
 
 
 def up(s: Settings, state: dict) -> bool:

@@ -49,7 +49,7 @@ fi
 
 # Make the collection importable as jram.dumphost from this checkout.
 link=.collections/ansible_collections/jram/dumphost
-if [ ! -L "$link" ]; then
+if [ "$(readlink "$link" 2>/dev/null)" != "../../.." ]; then
     mkdir -p "$(dirname "$link")"
-    ln -sfn ../../../.. "$link"
+    ln -sfn ../../.. "$link"
 fi

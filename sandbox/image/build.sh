@@ -33,7 +33,7 @@ wheels="$root/tmp/awscli-wheels"
 "${PYTHON:-python3}" -m pip download --quiet --disable-pip-version-check --dest "$wheels" \
     --only-binary=:all: --implementation cp --python-version 3.11 \
     --platform "manylinux2014_$(uname -m)" --platform "manylinux_2_17_$(uname -m)" \
-    "awscli==$awscli_version"
+    "awscli==$awscli_version" 2> >(grep -v "^WARNING: Location '" >&2)
 chroot "$root" python3 -m venv /opt/awscli
 chroot "$root" env -i PATH=/usr/bin:/bin /opt/awscli/bin/pip install --quiet --no-index \
     --disable-pip-version-check --find-links /tmp/awscli-wheels "awscli==$awscli_version"
@@ -52,6 +52,9 @@ for unit in getty@tty1.service console-getty.service systemd-logind.service \
             systemd-hwdb-update.service ldconfig.service; do
     chroot "$root" systemctl mask "$unit" >/dev/null 2>&1 || true
 done
+# sshd's privilege separation directory normally comes with a running ssh.service; sshd -t
+# needs it even while the service is stopped.
+echo 'd /run/sshd 0755 root root -' >"$root/etc/tmpfiles.d/sshd-privsep.conf"
 ln -sf /usr/share/zoneinfo/Etc/UTC "$root/etc/localtime"
 echo Etc/UTC >"$root/etc/timezone"
 echo dumphost >"$root/etc/hostname"
