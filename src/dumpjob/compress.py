@@ -115,8 +115,7 @@ def decompressor(head: bytes):
     if head.startswith(b"\x1f\x8b"):
         return _MultiMemberGzip()
     if head.startswith(b"\x28\xb5\x2f\xfd"):
-        import zstandard
-        return zstandard.ZstdDecompressor().decompressobj(read_across_frames=True)
+        return _MultiFrameZstd()
     return _Plain()
 
 
@@ -143,6 +142,34 @@ class _MultiMemberGzip:
     @property
     def complete(self) -> bool:
         """True when the input ended at the end of a member."""
+        return not self._fed
+
+
+class _MultiFrameZstd:
+    """zstd, including concatenated frames."""
+
+    def __init__(self):
+        import zstandard
+
+        self._new = zstandard.ZstdDecompressor().decompressobj
+        self._d = self._new()
+        self._fed = False
+
+    def decompress(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            self._fed = True
+            out.append(self._d.decompress(data))
+            if self._d.eof:
+                data = self._d.unused_data
+                self._d = self._new()
+                self._fed = False
+            else:
+                data = b""
+        return b"".join(out)
+
+    @property
+    def complete(self) -> bool:
         return not self._fed
 
 

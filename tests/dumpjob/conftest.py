@@ -1,0 +1,209 @@
+"""Fixtures for the dumpjob tests, on top of the shared `sandbox` fixture (tests/conftest.py).
+
+Tests that only read use the shared MariaDB and moto with unique names; tests that stop a server
+or cut S3 use the private MariaDB/moto of `faultbed`, started here and stopped by PID."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+from dumpjob_testbed import PrivateMoto, Proxy, free_port, write_config
+
+from sandbox import config as sandbox_config
+from sandbox import mariadb as sandbox_mariadb
+from sandbox import procs as sandbox_procs
+
+BUCKET = sandbox_config.BUCKET
+REGION = sandbox_config.REGION
+READER = sandbox_config.LEGACY_DB_USER
+READER_PASSWORD = sandbox_config.LEGACY_DB_PASSWORD
+
+
+@dataclasses.dataclass
+class SharedSandbox:
+    """The shared sandbox with the interface of tests/conftest.py's `Sandbox` that these tests use."""
+
+    settings: sandbox_config.Settings
+    env: dict[str, str]
+    state: dict
+
+    def sql(self, statements: str, database: str | None = None) -> str:
+        return sandbox_mariadb.sql(self.settings, statements, database)
+
+    def client(self, service: str):
+        return boto3.client(service, endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=self.env["AWS_DEFAULT_REGION"],
+                            aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+
+
+def _shared_running(s: sandbox_config.Settings) -> bool:
+    if not sandbox_mariadb.running(s) or not s.env_file.exists():
+        return False
+    try:
+        boto3.client("s3", endpoint_url=s.moto_url, region_name=REGION, aws_access_key_id="sandbox",
+                     aws_secret_access_key="sandbox").head_bucket(Bucket=BUCKET)
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> SharedSandbox:
+    """Overrides the shared fixture for these tests only in how it probes: `python -m sandbox
+    status` reads moto's whole state with a 2 s timeout and reports a busy moto as stopped (then
+    `up` fails on the taken port). Here MariaDB's pidfile/socket and a HEAD of the bucket decide;
+    a sandbox that is really down is brought up as tests/conftest.py does, and left running."""
+    s = sandbox_config.load()
+    if not _shared_running(s):
+        proc = subprocess.run([sys.executable, "-m", "sandbox", "up"], cwd=sandbox_config.REPO, text=True,
+                              capture_output=True)
+        if proc.returncode != 0 and not _shared_running(s):
+            pytest.fail(f"sandbox up failed:\n{proc.stdout}\n{proc.stderr}")
+    env = {}
+    for line in s.env_file.read_text().splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export "):].partition("=")
+            env[key] = value
+    return SharedSandbox(s, env, json.loads(s.state_file.read_text()))
+
+
+@pytest.fixture(scope="session")
+def aws_env(sandbox) -> dict[str, str]:
+    return {**os.environ, **sandbox.env}
+
+
+@pytest.fixture
+def uid() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def s3(sandbox):
+    return sandbox.client("s3")
+
+
+@pytest.fixture(scope="session")
+def sm(sandbox):
+    return sandbox.client("secretsmanager")
+
+
+@pytest.fixture
+def env(aws_env) -> dict[str, str]:
+    return {**aws_env, "DUMPJOB_NO_SYSLOG": "1"}
+
+
+def sql_quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@pytest.fixture
+def make_secret(sm):
+    """make_secret(**fields) -> secret id, in the shared moto; deleted afterwards."""
+    made = []
+
+    def make(name: str | None = None, client=None, **fields) -> str:
+        client = client or sm
+        secret_id = name or f"dumpjob-test/{uuid.uuid4().hex[:10]}"
+        doc = {"engine": "mariadb", "host": "127.0.0.1", "port": 13306, "username": READER,
+               "password": READER_PASSWORD, "dbname": "basis"}
+        doc.update(fields)
+        doc = {k: v for k, v in doc.items() if v is not None}
+        client.create_secret(Name=secret_id, SecretString=json.dumps(doc, ensure_ascii=False))
+        made.append((client, secret_id))
+        return secret_id
+
+    yield make
+    for client, secret_id in made:
+        client.delete_secret(SecretId=secret_id, ForceDeleteWithoutRecovery=True)
+
+
+@pytest.fixture
+def db_user(sandbox):
+    """db_user(password) -> user name with the legacy reader's grants on the shared server; dropped afterwards."""
+    made = []
+
+    def make(password: str) -> str:
+        user = f"dj_{uuid.uuid4().hex[:10]}"
+        sandbox.sql(f"CREATE USER '{user}'@'%' IDENTIFIED BY {sql_quote(password)};\n"
+                    f"GRANT SELECT, SHOW VIEW, TRIGGER, LOCK TABLES, EVENT, PROCESS, RELOAD ON *.* TO '{user}'@'%';")
+        made.append(user)
+        return user
+
+    yield make
+    for user in made:
+        sandbox.sql(f"DROP USER IF EXISTS '{user}'@'%';")
+
+
+@pytest.fixture
+def jobfile(tmp_path):
+    """jobfile(jobs, **defaults) -> path of a job file with private lock and work directories."""
+    (tmp_path / "work").mkdir()
+
+    def make(jobs: dict, **defaults) -> str:
+        base = {"bucket": BUCKET, "lock_dir": str(tmp_path / "lock"), "work_dir": str(tmp_path / "work"),
+                "progress_seconds": 1}
+        base.update(defaults)
+        return str(write_config(tmp_path / "jobs.yml", jobs, base))
+
+    return make
+
+
+# -- the private servers of the fault tests ------------------------------------------------------
+@dataclasses.dataclass
+class FaultBed:
+    settings: sandbox_config.Settings
+    moto: PrivateMoto
+    proxy: Proxy
+    s3: object
+    sm: object
+    prefix: str
+
+    @property
+    def db_port(self) -> int:
+        return self.settings.mariadb_port
+
+    def env(self, base: dict) -> dict:
+        """AWS services at the private moto, S3 through the proxy."""
+        return {**base, "AWS_ENDPOINT_URL": self.moto.url, "AWS_ENDPOINT_URL_S3": self.proxy.url,
+                "DUMPJOB_NO_SYSLOG": "1"}
+
+    def db_up(self) -> None:
+        if not sandbox_mariadb.running(self.settings):
+            sandbox_mariadb.up(self.settings)
+
+    def db_down(self) -> None:
+        sandbox_procs.stop_daemon(self.settings.pidfile(sandbox_mariadb.NAME), timeout=60)
+
+
+@pytest.fixture(scope="session")
+def faultbed(sandbox):
+    """A private MariaDB (basis at a small scale plus 16 MiB of random blobs, so a dump spans
+    several 5 MiB parts) and a private moto behind a proxy that can slow S3 down or cut it off."""
+    state = Path(tempfile.mkdtemp(prefix="djf", dir="/tmp"))
+    settings = dataclasses.replace(sandbox.settings, state=state, mariadb_port=free_port(), scale=200)
+    moto = PrivateMoto()
+    proxy = Proxy(target=moto.port).start()
+    try:
+        sandbox_mariadb.up(settings)
+        sandbox_mariadb.sql(settings, "CREATE TABLE basis.blobs (id INT PRIMARY KEY, body BLOB NOT NULL);"
+                                      "INSERT INTO basis.blobs SELECT seq, RANDOM_BYTES(1024) FROM seq_1_to_16384;")
+        kw = {"endpoint_url": moto.url, "region_name": REGION, "aws_access_key_id": "sandbox",
+              "aws_secret_access_key": "sandbox"}
+        s3 = boto3.client("s3", **kw)
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        bed = FaultBed(settings, moto, proxy, s3, boto3.client("secretsmanager", **kw), f"faults-{uuid.uuid4().hex[:8]}")
+        yield bed
+    finally:
+        proxy.stop()
+        sandbox_mariadb.down(settings)
+        moto.stop()
+        shutil.rmtree(state, ignore_errors=True)

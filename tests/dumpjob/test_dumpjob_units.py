@@ -1,0 +1,149 @@
+"""The pure parts of dumpjob, checked against real tools where one exists (gunzip, zstd, mysqldump)."""
+
+from __future__ import annotations
+
+import gzip
+import random
+import re
+import subprocess
+
+import pytest
+
+from dumpjob import compress, mysqldump, upload
+from dumpjob.config import Compression, CsvFormat
+from dumpjob.csvout import CsvEncoder
+from dumpjob.digest import dump_sections
+from dumpjob.errors import DatabaseError, DumpIncompleteError
+from dumpjob.scan import DumpScanner
+from dumpjob.secret import DbCredentials
+
+TRICKY = (b"-- Dumping data for table `t`\n"
+          b"INSERT INTO `t` VALUES (1,'a),(b'),(2,'x\\\\'),(3,'it\\'s (\\\\'),(4,NULL),(5,'(('),(6,0x28);\n"
+          b"INSERT INTO `t` VALUES\n(7,'a),\\n(b'),\n(8,'\\\\');\n"
+          b"-- Dump completed on 2026-01-01 00:00:00\n")
+
+
+@pytest.fixture(scope="module")
+def real_dump(sandbox) -> bytes:
+    """A real dump of the seeded basis, made by the real mysqldump as root."""
+    proc = subprocess.run(["mysqldump", "--no-defaults", f"--socket={sandbox.settings.mariadb_socket}", "-uroot",
+                           "--single-transaction", "--quick", "--routines", "--events", "--triggers", "--hex-blob",
+                           "--default-character-set=utf8mb4", "basis"], capture_output=True, check=True)
+    return proc.stdout
+
+
+def _feed(scanner: DumpScanner, data: bytes, sizes: list[int], seed: int = 1) -> DumpScanner:
+    rnd = random.Random(seed)
+    i = 0
+    while i < len(data):
+        n = rnd.choice(sizes)
+        scanner.feed(data[i:i + n])
+        i += n
+    return scanner
+
+
+def test_scanner_counts_rows_of_a_real_dump_whatever_the_chunking(sandbox, real_dump):
+    expected = {t: int(sandbox.sql(f"SELECT COUNT(*) FROM basis.`{t}`").strip())
+                for t in ("access_logs", "contract_status_history", "contracts", "documents", "payments",
+                          "properties", "rooms", "tenants")}
+    for sizes in ([1 << 20], [4096, 65536], [7, 13, 101]):
+        scanner = _feed(DumpScanner(), real_dump, sizes)
+        assert scanner.rows == expected
+        assert scanner.trailer_ok and scanner.trailer.startswith("-- Dump completed on")
+
+
+def test_scanner_counts_oracle_style_one_line_inserts(real_dump):
+    # Oracle's mysqldump writes a whole extended INSERT on one line.
+    oracle = re.sub(rb"VALUES\n", b"VALUES ", real_dump).replace(b"),\n(", b"),(")
+    assert oracle != real_dump
+    expected = _feed(DumpScanner(), real_dump, [1 << 20]).rows
+    for sizes in ([1 << 20], [3, 5, 11]):
+        assert _feed(DumpScanner(), oracle, sizes).rows == expected
+
+
+def test_scanner_ignores_parentheses_quotes_and_escapes_inside_strings():
+    for cut in range(len(TRICKY)):
+        scanner = DumpScanner()
+        scanner.feed(TRICKY[:cut])
+        scanner.feed(TRICKY[cut:])
+        assert scanner.rows == {"t": 8}, cut
+    assert _feed(DumpScanner(), TRICKY, [1, 2, 3]).rows == {"t": 8}
+
+
+def test_scanner_sees_a_missing_trailer(real_dump):
+    truncated = real_dump[: len(real_dump) // 2]
+    assert not _feed(DumpScanner(), truncated, [65536]).trailer_ok
+    cut_trailer = real_dump[: real_dump.rindex(b"-- Dump completed")]
+    assert not _feed(DumpScanner(), cut_trailer, [65536]).trailer_ok
+
+
+def test_parallel_gzip_is_one_valid_gzip_stream(real_dump):
+    out: list[bytes] = []
+    gz = compress.GzipParallel(6, 2, out.append)
+    for i in range(0, len(real_dump), compress.BLOCK):
+        gz.feed(real_dump[i:i + compress.BLOCK])
+    gz.finish()
+    data = b"".join(out)
+    assert gzip.decompress(data) == real_dump
+    proc = subprocess.run(["gunzip", "-c"], input=data, capture_output=True, check=True)
+    assert proc.stdout == real_dump
+    # one member, and about as small as single-threaded zlib at the same level
+    single = gzip.compress(real_dump, 6)
+    assert len(data) < len(single) * 1.02
+
+
+def test_zstd_stream_is_read_by_the_zstd_tool(real_dump):
+    out: list[bytes] = []
+    z = compress.make(Compression("zstd", 1, 2), out.append)
+    z.feed(real_dump)
+    z.finish()
+    proc = subprocess.run(["zstd", "-d", "-c"], input=b"".join(out), capture_output=True, check=True)
+    assert proc.stdout == real_dump
+
+
+def test_part_sizes_fit_a_terabyte_in_ten_thousand_parts():
+    assert upload.capacity(8) >= 10**12
+    assert upload.part_size(1, 8) == 8 << 20
+    assert upload.part_size(1001, 8) == 16 << 20
+    assert all(upload.part_size(n, 8) >= 5 << 20 for n in (1, 5000, 10000))
+    assert upload.part_size(10000, 8) <= 5 << 30  # S3's largest part
+
+
+def test_csv_encoding_quotes_what_rfc4180_requires():
+    enc = CsvEncoder(CsvFormat())
+    line = enc.line(["plain", 'say "hi"', "a,b", "two\nlines", "", None, "NULL", " pad", "日本語", b"\x00\xff"])
+    assert line == 'plain,"say ""hi""","a,b","two\nlines","",NULL,"NULL"," pad",日本語,0x00FF\r\n'
+
+
+@pytest.mark.parametrize("password", ['p"q', "a\\b", "x y", "$#;'", "パス\\\"ワード", "end\\"])
+def test_option_file_quoting_is_read_back_by_the_real_client(password, tmp_path):
+    creds = DbCredentials("db.example", 3306, "u", password)
+    path = tmp_path / "client.cnf"
+    path.write_bytes(mysqldump.option_file(creds, None))
+    proc = subprocess.run(["my_print_defaults", f"--defaults-file={path}", "client"], capture_output=True,
+                          text=True, check=True)
+    assert f"--password={password}" in proc.stdout.splitlines()
+
+
+def test_stderr_and_exit_status_classification():
+    assert mysqldump.failure(0, [], (), 10) is None
+    assert mysqldump.failure(0, ["mysqldump: Deprecated program name. It will be removed"], (), 10) is None
+    assert isinstance(mysqldump.failure(-9, [], (), 10), DumpIncompleteError)
+    lost = mysqldump.failure(2, ["mysqldump: Error 2013: Lost connection to server during query"], (), 10)
+    assert isinstance(lost, DatabaseError)
+    noise = mysqldump.failure(0, ["mysqldump: Couldn't read status"], (), 10)
+    assert isinstance(noise, DumpIncompleteError) and "harmless_warnings" in str(noise)
+    assert mysqldump.failure(0, ["mysqldump: Couldn't read status"], (r"Couldn't read status",), 10) is None
+
+
+def test_digest_calls_rebatched_rows_equivalent_not_identical(real_dump):
+    oracle = re.sub(rb"VALUES\n", b"VALUES ", real_dump).replace(b"),\n(", b"),(")
+    a = dump_sections(iter(real_dump.split(b"\n")))
+    b = dump_sections(iter(oracle.split(b"\n")))
+    assert a["tenants"]["content_sha256"] == b["tenants"]["content_sha256"]
+    assert a["tenants"]["rows"] == b["tenants"]["rows"] > 0
+    assert a["tenants"]["ddl_sha256"] == b["tenants"]["ddl_sha256"]
+    from dumpjob.compare import compare_sections
+    verdicts = {t["name"]: t["verdict"] for t in compare_sections(a, b)}
+    assert verdicts["tenants"] == "equivalent"
+    assert verdicts["(routines basis)"] == "identical"
