@@ -37,7 +37,8 @@ def connect(creds: DbCredentials, database: Optional[str] = None, ssl_ca: Option
             timeout: int = 10, read_timeout: Optional[int] = None) -> pymysql.connections.Connection:
     """A connection, or DatabaseError naming why; authentication failures keep their MySQL error code."""
     try:
-        return pymysql.connect(host=creds.host, port=creds.port, user=creds.username, password=creds.password,
+        return pymysql.connect(host=creds.host, port=creds.port, user=creds.username,
+                               password=creds.password.encode("utf-8"),
                                database=database, charset="utf8mb4", conv=TEXT_CONV, connect_timeout=timeout,
                                read_timeout=read_timeout, ssl={"ca": ssl_ca} if ssl_ca else None, autocommit=True)
     except pymysql.err.OperationalError as exc:

@@ -49,6 +49,8 @@ class Progress:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -188,6 +190,7 @@ class _Run:
         except BaseException as exc:
             compressor.close()
             upload_id = upload.upload_id
+            self.log.warning("aborting", f"aborting upload {upload_id} to {self.url}: {exc}")
             confirmed = upload.abort()
             self.log.info("aborted", f"upload {upload_id} to {self.url} aborted" if confirmed else
                           f"upload {upload_id} to {self.url} could not be aborted", confirmed=confirmed)

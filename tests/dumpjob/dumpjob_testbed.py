@@ -92,7 +92,8 @@ class Running:
         raise AssertionError(f"no '{name}' event; stderr so far: {self.lines}")
 
     def finish(self, timeout: float = 180) -> Result:
-        stdout, _ = self.proc.communicate(timeout=timeout)
+        stdout = self.proc.stdout.read()  # stderr belongs to the reader thread
+        self.proc.wait(timeout=timeout)
         self._reader.join(timeout=10)
         return Result(self.proc.returncode, stdout, "\n".join(self.lines) + "\n")
 
