@@ -1,0 +1,426 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: deadline_alarm
+short_description: A CloudWatch alarm that fires when a job recorded no success by a daily deadline
+description:
+  - Manages one CloudWatch metric alarm per dump job that goes to C(ALARM) when the job's
+    C(Succeeded) metric has no datapoint of at least 1 in the day window that ends at the
+    deadline (or in the last O(window_days) such windows, for jobs that do not run daily).
+  - The alarm watches the metric math expression C(FILL(m, 0)) over daily C(Sum) periods, so a
+    day without any datapoint counts as a breaching 0; CloudWatch's own missing-data handling
+    would otherwise fall back to an older real datapoint and stay C(OK).
+  - The periods are wall-clock aligned (C(EvaluationWindow.WallClockWindow)) in the fixed UTC
+    offset whose midnight is the deadline, so each window closes, and is evaluated, at the
+    deadline.
+  - Written for the aws_identity role because M(amazon.aws.cloudwatch_metric_alarm) (10.x) cannot set an
+    evaluation window and reports a change on every run for metric math alarms.
+version_added: 0.1.0
+author: JRAM infrastructure team
+options:
+  name:
+    description: Alarm name.
+    type: str
+    required: true
+  state:
+    description: Whether the alarm exists.
+    type: str
+    choices: [present, absent]
+    default: present
+  namespace:
+    description: CloudWatch namespace the job publishes to (dumpjob's C(metrics_namespace)).
+    type: str
+  metric_name:
+    description: The success metric (1 per successful run).
+    type: str
+    default: Succeeded
+  dimensions:
+    description: "Dimensions of the metric; for dumpjob C(Job: <job name>)."
+    type: dict
+    default: {}
+  deadline:
+    description:
+      - Time of day (HH:MM, minutes a multiple of 5) in O(timezone) by which a success must be
+        recorded. Default, the start time in O(schedule) plus O(grace_minutes), rounded up to 5 minutes.
+    type: str
+  schedule:
+    description:
+      - The job's cron schedule (five fields or a macro), read in O(timezone). Gives the default
+        O(deadline) and O(window_days); schedules that run on days of the month or months are
+        refused (CloudWatch alarms look back at most 7 days).
+    type: str
+  grace_minutes:
+    description: Minutes after the scheduled start by which a run must have succeeded (default deadline).
+    type: int
+    default: 75
+  timezone:
+    description: IANA time zone of O(deadline).
+    type: str
+    default: Asia/Tokyo
+  window_days:
+    description:
+      - Number of consecutive day windows without a success that make the alarm fire; 1 for
+        daily jobs, 7 for weekly jobs (CloudWatch allows at most 7 days). 0 derives it from
+        O(schedule) (the longest gap between run days), or 1 without a schedule.
+    type: int
+    default: 0
+  description:
+    description: Alarm description.
+    type: str
+    default: ''
+  alarm_actions:
+    description: ARNs notified when the alarm fires (for example an SNS topic).
+    type: list
+    elements: str
+    default: []
+  ok_actions:
+    description: ARNs notified when the alarm returns to OK.
+    type: list
+    elements: str
+    default: []
+  insufficient_data_actions:
+    description: ARNs notified on INSUFFICIENT_DATA.
+    type: list
+    elements: str
+    default: []
+  verify_evaluation_window:
+    description:
+      - Compare the evaluation window the service reports. Set false only for an endpoint that
+        accepts but does not report C(EvaluationWindow) (moto); the window is still sent.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Alarm when the nightly dump has not succeeded by 06:45 JST
+  jram.dumphost.deadline_alarm:
+    name: jram-dumphost-basis-deadline
+    namespace: JRAM/DumpHost
+    dimensions:
+      Job: basis
+    schedule: "30 5 * * *"
+    deadline: "06:45"
+    timezone: Asia/Tokyo
+    alarm_actions:
+      - arn:aws:sns:ap-northeast-1:123456789012:dba-alerts
+"""
+
+RETURN = r"""
+alarm:
+  description: The alarm's settings as compared (desired after a change, current otherwise).
+  returned: when state=present
+  type: dict
+  sample: {"alarm_name": "jram-dumphost-basis-deadline", "evaluation_periods": 1, "threshold": 1.0}
+deadline:
+  description: The deadline used (HH:MM in O(timezone)).
+  returned: when state=present
+  type: str
+  sample: "06:45"
+window_days:
+  description: The number of day windows evaluated.
+  returned: when state=present
+  type: int
+  sample: 1
+wall_clock_timezone:
+  description: The fixed UTC offset whose midnight is the deadline.
+  returned: when state=present
+  type: str
+  sample: "+02:15"
+deadline_utc:
+  description: The deadline in UTC (HH:MM).
+  returned: when state=present
+  type: str
+  sample: "21:45"
+"""
+
+import re
+from datetime import datetime, timedelta, timezone
+
+try:
+    from zoneinfo import ZoneInfo
+except ImportError:  # Python < 3.9
+    ZoneInfo = None
+
+try:
+    import botocore
+except ImportError:
+    pass  # handled by AnsibleAWSModule
+
+from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+DAY = 86400
+MACROS = {"@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@weekly": "0 0 * * 0", "@hourly": "0 * * * *"}
+WEEKDAYS = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
+METRIC_ID = "succeeded"
+EXPRESSION_ID = "missing"
+DEADLINE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+
+
+def _weekday(text, module, schedule):
+    text = text.lower()
+    if text in WEEKDAYS:
+        return WEEKDAYS[text]
+    if text.isdigit() and 0 <= int(text) <= 7:
+        return int(text) % 7
+    module.fail_json(msg=f"schedule '{schedule}': '{text}' is not a day of the week")
+
+
+def run_days(field, module, schedule):
+    """The weekdays (0=Sunday) a cron day-of-week field selects."""
+    days = set()
+    for item in field.split(","):
+        item, _, step = item.partition("/")
+        if item in ("*", "?"):
+            first, last = 0, 6
+        elif "-" in item:
+            low, high = item.split("-", 1)
+            first, last = _weekday(low, module, schedule), _weekday(high, module, schedule)
+            if high in ("7",):
+                last = 7
+        else:
+            first = last = _weekday(item, module, schedule)
+        stride = int(step) if step.isdigit() and int(step) > 0 else 1
+        days.update(d % 7 for d in range(first, last + 1, stride))
+    return sorted(days)
+
+
+def from_schedule(schedule, module):
+    """(start minute of day or None, the longest gap in days between runs) of a cron schedule."""
+    text = MACROS.get(schedule.strip(), schedule.strip())
+    fields = text.split()
+    if len(fields) != 5:
+        module.fail_json(msg=f"schedule '{schedule}': an alarm needs a five-field schedule, @daily or @weekly")
+    minute, hour, dom, month, dow = fields
+    if dom != "*" or month != "*":
+        module.fail_json(msg=f"schedule '{schedule}' runs on chosen days of the month or months; a CloudWatch alarm "
+                         "looks back at most 7 days, so skip this job's alarm or give it a weekly schedule")
+    days = run_days(dow, module, schedule)
+    gaps = [((days[(i + 1) % len(days)] - d) % 7) or 7 for i, d in enumerate(days)]
+    start = int(hour) * 60 + int(minute) if minute.isdigit() and hour.isdigit() else None
+    return start, max(gaps)
+
+
+def wall_clock_offset(deadline, zone, module):
+    """The UTC offset ("+02:15") whose local midnight is `deadline` in `zone`, and the deadline in UTC."""
+    match = DEADLINE.match(deadline or "")
+    if not match:
+        module.fail_json(msg=f"deadline '{deadline}' is not a time of day like 06:45")
+    hours, minutes = int(match.group(1)), int(match.group(2))
+    if minutes % 5:
+        module.fail_json(msg=f"deadline '{deadline}': CloudWatch aligns windows to offsets in steps of 5 minutes; "
+                         "use a deadline whose minutes are a multiple of 5")
+    if ZoneInfo is None:
+        module.fail_json(msg="this module needs Python 3.9 or later (zoneinfo) on the controller")
+    try:
+        tz = ZoneInfo(zone)
+    except Exception:
+        module.fail_json(msg=f"timezone '{zone}' is not a known IANA time zone")
+    now = datetime.now(timezone.utc)
+    offsets = {tz.utcoffset(datetime(now.year, month, 1)) for month in (1, 7)}
+    if len(offsets) > 1:
+        module.warn(f"timezone {zone} observes daylight saving time: the alarm window is aligned with today's "
+                    "offset; re-run the playbook after each change of offset")
+    local_offset = int(tz.utcoffset(now.replace(tzinfo=None)).total_seconds() // 60)
+    deadline_utc = (hours * 60 + minutes - local_offset) % 1440
+    window = (-deadline_utc) % 1440
+    if window > 14 * 60:
+        window -= 1440
+    sign = "+" if window >= 0 else "-"
+    text = f"{sign}{abs(window) // 60:02d}:{abs(window) % 60:02d}"
+    return text, f"{deadline_utc // 60:02d}:{deadline_utc % 60:02d}"
+
+
+def desired_alarm(params, window_tz, days):
+    dimensions = [{"Name": k, "Value": str(v)} for k, v in sorted((params["dimensions"] or {}).items())]
+    return {
+        "AlarmName": params["name"],
+        "AlarmDescription": params["description"] or "",
+        "ActionsEnabled": True,
+        "AlarmActions": list(params["alarm_actions"]),
+        "OKActions": list(params["ok_actions"]),
+        "InsufficientDataActions": list(params["insufficient_data_actions"]),
+        "Metrics": [
+            {
+                "Id": METRIC_ID,
+                "MetricStat": {
+                    "Metric": {"Namespace": params["namespace"], "MetricName": params["metric_name"],
+                               "Dimensions": dimensions},
+                    "Period": DAY,
+                    "Stat": "Sum",
+                },
+                "ReturnData": False,
+            },
+            {
+                "Id": EXPRESSION_ID,
+                "Expression": f"FILL({METRIC_ID}, 0)",
+                "Label": f"{params['metric_name']} per day window, missing days as 0",
+                "ReturnData": True,
+            },
+        ],
+        "Threshold": 1.0,
+        "ComparisonOperator": "LessThanThreshold",
+        "EvaluationPeriods": days,
+        "DatapointsToAlarm": days,
+        "TreatMissingData": "breaching",
+        "EvaluationWindow": {"WallClockWindow": {"Timezone": window_tz}},
+    }
+
+
+def comparable(alarm, verify_window):
+    """The settings this module owns, in one canonical shape, from a desired or a described alarm."""
+    metrics = []
+    for query in alarm.get("Metrics") or []:
+        item = {"Id": query.get("Id"), "ReturnData": bool(query.get("ReturnData", True))}
+        if query.get("Expression"):
+            item["Expression"] = query["Expression"]
+            item["Label"] = query.get("Label") or ""
+        stat = query.get("MetricStat")
+        if stat:
+            metric = stat.get("Metric", {})
+            item["MetricStat"] = {
+                "Metric": {
+                    "Namespace": metric.get("Namespace"),
+                    "MetricName": metric.get("MetricName"),
+                    "Dimensions": sorted(({"Name": d["Name"], "Value": d["Value"]}
+                                          for d in metric.get("Dimensions") or []), key=lambda d: d["Name"]),
+                },
+                "Period": int(stat.get("Period") or 0),
+                "Stat": stat.get("Stat"),
+            }
+        metrics.append(item)
+    result = {
+        "AlarmName": alarm.get("AlarmName"),
+        "AlarmDescription": alarm.get("AlarmDescription") or "",
+        "ActionsEnabled": bool(alarm.get("ActionsEnabled", True)),
+        "AlarmActions": sorted(alarm.get("AlarmActions") or []),
+        "OKActions": sorted(alarm.get("OKActions") or []),
+        "InsufficientDataActions": sorted(alarm.get("InsufficientDataActions") or []),
+        "Metrics": sorted(metrics, key=lambda m: m["Id"]),
+        "Threshold": float(alarm.get("Threshold") or 0),
+        "ComparisonOperator": alarm.get("ComparisonOperator"),
+        "EvaluationPeriods": int(alarm.get("EvaluationPeriods") or 0),
+        "DatapointsToAlarm": int(alarm.get("DatapointsToAlarm") or alarm.get("EvaluationPeriods") or 0),
+        "TreatMissingData": alarm.get("TreatMissingData") or "missing",
+    }
+    window = alarm.get("EvaluationWindow")
+    if window or verify_window:
+        result["EvaluationWindow"] = window or {"SlidingWindow": {}}
+    return result
+
+
+def describe(client, module, name):
+    try:
+        answer = client.describe_alarms(aws_retry=True, AlarmNames=[name], AlarmTypes=["MetricAlarm"])
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+        module.fail_json_aws(e, msg=f"Failed to describe alarm {name}")
+    alarms = answer.get("MetricAlarms") or []
+    return alarms[0] if alarms else None
+
+
+def ensure_present(client, module):
+    params = module.params
+    if not params["namespace"]:
+        module.fail_json(msg="namespace is required when state=present")
+    start, days = from_schedule(params["schedule"], module) if params["schedule"] else (None, 1)
+    deadline = params["deadline"]
+    if not deadline:
+        if start is None:
+            what = f"schedule '{params['schedule']}' has no single start time" if params["schedule"] else "no schedule"
+            module.fail_json(msg=f"{what} to derive the deadline from; give the alarm a deadline")
+        due = start + params["grace_minutes"]
+        due = (due + 4) // 5 * 5 % 1440
+        deadline = f"{due // 60:02d}:{due % 60:02d}"
+    if params["window_days"]:
+        days = params["window_days"]
+    if not 1 <= days <= 7:
+        module.fail_json(msg=f"window_days is {days}; CloudWatch evaluates at most 7 day windows")
+    window_tz, deadline_utc = wall_clock_offset(deadline, params["timezone"], module)
+    desired = desired_alarm(params, window_tz, days)
+    verify = params["verify_evaluation_window"]
+    current = describe(client, module, params["name"])
+    after = comparable(desired, verify)
+    before = comparable(current, verify) if current else None
+    if verify or not before:
+        changed = before != after
+    else:  # the endpoint does not report the window: compare everything else
+        changed = dict(before, EvaluationWindow=None) != dict(after, EvaluationWindow=None)
+    if changed and not module.check_mode:
+        try:
+            client.put_metric_alarm(aws_retry=True, **desired)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+            module.fail_json_aws(e, msg=f"Failed to put alarm {params['name']}")
+    result = {"changed": changed, "alarm": camel_dict_to_snake_dict(after if changed else before),
+              "deadline": deadline, "window_days": days,
+              "wall_clock_timezone": window_tz, "deadline_utc": deadline_utc}
+    if changed and module._diff:
+        result["diff"] = {"before": camel_dict_to_snake_dict(before) if before else {},
+                          "after": camel_dict_to_snake_dict(after),
+                          "before_header": f"alarm {params['name']}",
+                          "after_header": f"alarm {params['name']} (deadline {deadline} {params['timezone']}, "
+                                          f"{deadline_utc} UTC)"}
+    module.exit_json(**result)
+
+
+def ensure_absent(client, module):
+    name = module.params["name"]
+    current = describe(client, module, name)
+    if not current:
+        module.exit_json(changed=False)
+    if not module.check_mode:
+        try:
+            client.delete_alarms(aws_retry=True, AlarmNames=[name])
+        except is_boto3_error_code("ResourceNotFound"):
+            pass
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
+            module.fail_json_aws(e, msg=f"Failed to delete alarm {name}")
+    result = {"changed": True}
+    if module._diff:
+        result["diff"] = {"before": camel_dict_to_snake_dict(comparable(current, False)), "after": {},
+                          "before_header": f"alarm {name}", "after_header": f"alarm {name}"}
+    module.exit_json(**result)
+
+
+def main():
+    argument_spec = dict(
+        name=dict(type="str", required=True),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        namespace=dict(type="str"),
+        metric_name=dict(type="str", default="Succeeded"),
+        dimensions=dict(type="dict", default={}),
+        deadline=dict(type="str"),
+        timezone=dict(type="str", default="Asia/Tokyo"),
+        window_days=dict(type="int", default=0),
+        schedule=dict(type="str"),
+        grace_minutes=dict(type="int", default=75),
+        description=dict(type="str", default=""),
+        alarm_actions=dict(type="list", elements="str", default=[]),
+        ok_actions=dict(type="list", elements="str", default=[]),
+        insufficient_data_actions=dict(type="list", elements="str", default=[]),
+        verify_evaluation_window=dict(type="bool", default=True),
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
+                              required_if=[("state", "present", ["namespace"])])
+    client = module.client("cloudwatch", retry_decorator=AWSRetry.jittered_backoff())
+    if module.params["state"] == "present":
+        ensure_present(client, module)
+    else:
+        ensure_absent(client, module)
+
+
+if __name__ == "__main__":
+    main()
