@@ -188,6 +188,7 @@ class _Run:
             upload.finish_parts()
             return details
         except BaseException as exc:
+            self.progress.stop()
             compressor.close()
             upload_id = upload.upload_id
             self.log.warning("aborting", f"aborting upload {upload_id} to {self.url}: {exc}")
@@ -247,6 +248,12 @@ class _Run:
             dump.stop()
             raise
         problem = mysqldump.failure(returncode, dump.stderr_lines, self.job.harmless_warnings, raw)
+        if isinstance(problem, DumpIncompleteError) and returncode > 0:
+            gone = self._database_gone()
+            if gone:
+                raise DatabaseError(f"database connection lost during the dump after {raw} bytes (mysqldump exited "
+                                    f"{returncode} and the server no longer answers: {gone}); check the server and "
+                                    "retry") from None
         if problem is not None:
             raise problem
         if not scanner.trailer_ok:
@@ -258,6 +265,15 @@ class _Run:
             self.log.warning("mysqldump_stderr", f"mysqldump: {line}")
         return {"raw_bytes": raw, "tables": scanner.rows, "trailer": scanner.trailer, "flags": dump.public_flags(),
                 "versions": {"mysqldump": client.version_line}}
+
+    def _database_gone(self) -> Optional[str]:
+        """Why the database cannot be reached now, or None when it answers (a failed mysqldump may
+        have lost its server without saying so on stderr)."""
+        try:
+            db.connect(self.creds, timeout=5).close()
+        except DatabaseError as exc:
+            return str(exc).split(" (", 1)[-1].split(");", 1)[0]
+        return None
 
     # -- the query kind ---------------------------------------------------------------------------
     def _query(self, conn, feed: Callable[[bytes], None]) -> dict:

@@ -61,6 +61,10 @@ def storage_error(action: str, url: str, exc: BaseException) -> StorageError:
     return StorageError(f"{action} {url} failed ({describe(exc)})")
 
 
+class UploadCancelledError(Exception):
+    """Raised into botocore's retry loop of a part upload once the upload is being aborted."""
+
+
 class MultipartUpload:
     """Write compressed bytes in order with write(); then complete() or abort()."""
 
@@ -82,6 +86,10 @@ class MultipartUpload:
         self._file = None
         self._part_hash = None
         self._part_bytes = 0
+        self._aborting = False
+        # An aborting upload must not keep retrying its parts in flight (S3 may answer them with errors).
+        s3.meta.events.register_first("needs-retry.s3.UploadPart", self._no_retry_when_aborting,
+                                      unique_id=f"dumpjob-no-retry-{id(self)}")
         args = {"Bucket": bucket, "Key": key, "ChecksumAlgorithm": "SHA256", "ContentType": content_type}
         if sse_kms_key_id:
             args.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=sse_kms_key_id)
@@ -109,6 +117,10 @@ class MultipartUpload:
         self.size += len(data)
         if self._part_bytes >= part_size(len(self.parts) + 1, self.base_part_mib):
             self._submit()
+
+    def _no_retry_when_aborting(self, **kwargs) -> None:
+        if self._aborting:
+            raise UploadCancelledError("upload aborted")
 
     def _acquire_slot(self) -> None:
         while not self._slots.acquire(timeout=0.5):
@@ -179,6 +191,7 @@ class MultipartUpload:
         """Abort the upload, retrying while S3 is unreachable; True when S3 confirmed it."""
         if self._error is None:
             self._error = StorageError("aborted")
+        self._aborting = True
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self._file is not None:
             self._file.close()

@@ -41,8 +41,9 @@ class SharedSandbox:
         return sandbox_mariadb.sql(self.settings, statements, database)
 
     def client(self, service: str):
-        return boto3.client(service, endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=self.env["AWS_DEFAULT_REGION"],
-                            aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+        return boto3.client(service, endpoint_url=self.env["AWS_ENDPOINT_URL"],
+                            region_name=self.env["AWS_DEFAULT_REGION"], aws_access_key_id="sandbox",
+                            aws_secret_access_key="sandbox")
 
 
 def _shared_running(s: sandbox_config.Settings) -> bool:
@@ -186,7 +187,7 @@ class FaultBed:
 
 @pytest.fixture(scope="session")
 def faultbed(sandbox):
-    """A private MariaDB (basis at a small scale plus 16 MiB of random blobs, so a dump spans
+    """A private MariaDB (basis at a small scale plus 24 MiB of random blobs, so a dump spans
     several 5 MiB parts) and a private moto behind a proxy that can slow S3 down or cut it off."""
     state = Path(tempfile.mkdtemp(prefix="djf", dir="/tmp"))
     settings = dataclasses.replace(sandbox.settings, state=state, mariadb_port=free_port(), scale=200)
@@ -194,13 +195,14 @@ def faultbed(sandbox):
     proxy = Proxy(target=moto.port).start()
     try:
         sandbox_mariadb.up(settings)
-        sandbox_mariadb.sql(settings, "CREATE TABLE basis.blobs (id INT PRIMARY KEY, body BLOB NOT NULL);"
-                                      "INSERT INTO basis.blobs SELECT seq, RANDOM_BYTES(1024) FROM seq_1_to_16384;")
+        sandbox_mariadb.sql(settings, "CREATE TABLE blobs (id INT PRIMARY KEY, body BLOB NOT NULL);"
+                                      "INSERT INTO blobs SELECT seq, RANDOM_BYTES(1024) FROM seq_1_to_24576;", "basis")
         kw = {"endpoint_url": moto.url, "region_name": REGION, "aws_access_key_id": "sandbox",
               "aws_secret_access_key": "sandbox"}
         s3 = boto3.client("s3", **kw)
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-        bed = FaultBed(settings, moto, proxy, s3, boto3.client("secretsmanager", **kw), f"faults-{uuid.uuid4().hex[:8]}")
+        bed = FaultBed(settings, moto, proxy, s3, boto3.client("secretsmanager", **kw),
+                       f"faults-{uuid.uuid4().hex[:8]}")
         yield bed
     finally:
         proxy.stop()

@@ -4,6 +4,7 @@ a TCP proxy that can slow S3 down or cut it off, private MariaDB/moto processes,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -197,10 +198,8 @@ class Proxy:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def cut(self) -> None:
         """S3 is gone: no listener (connections refused) and every open connection reset."""

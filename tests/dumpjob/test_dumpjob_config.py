@@ -13,7 +13,8 @@ GOOD = {
                   "key": "dumps/basis_{date:%Y%m%d}.sql.gz", "schedule": "30 5 * * *",
                   "compression": {"type": "gzip", "level": 6}},
         "contract_status": {"kind": "query", "secret_id": "rds/basis", "database": "basis",
-                            "query": "SELECT id, status FROM contracts", "key": "dumps/contract_status_{date:%Y%m%d}.csv.gz",
+                            "query": "SELECT id, status FROM contracts",
+                            "key": "dumps/contract_status_{date:%Y%m%d}.csv.gz",
                             "legacy_key": "dumps/contract_status_{date:%Y%m%d}.csv.gz", "schedule": "0 6 * * *"},
     },
 }

@@ -47,7 +47,7 @@ def test_dump_restores_with_equal_checksums_routines_triggers_and_views(sandbox,
     summary = result.json
     key = f"{prefix}/dumps/basis_20260115.sql.gz"
     assert summary["key"] == key and summary["ok"] is True
-    assert [e["event"] for e in result.logs][0] == "start" and result.logs[-1]["event"] == "summary"
+    assert next(e["event"] for e in result.logs) == "start" and result.logs[-1]["event"] == "summary"
 
     body = s3.get_object(Bucket="jram-gghouse", Key=key)["Body"].read()
     dump = subprocess.run(["gunzip", "-c"], input=body, capture_output=True, check=True).stdout

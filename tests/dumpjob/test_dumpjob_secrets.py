@@ -115,8 +115,8 @@ def test_tricky_password_works_and_never_leaks(s3, env, jobfile, make_secret, db
 
 def _finish_rotation(sm, secret: str, pending: str) -> None:
     """What a rotation's finishSecret step does: AWSCURRENT moves to the new version, AWSPENDING goes."""
-    current = [v for v, stages in sm.describe_secret(SecretId=secret)["VersionIdsToStages"].items()
-               if "AWSCURRENT" in stages and v != pending][0]
+    current = next(v for v, stages in sm.describe_secret(SecretId=secret)["VersionIdsToStages"].items()
+               if "AWSCURRENT" in stages and v != pending)
     sm.update_secret_version_stage(SecretId=secret, VersionStage="AWSCURRENT", MoveToVersionId=pending,
                                    RemoveFromVersionId=current)
     sm.update_secret_version_stage(SecretId=secret, VersionStage="AWSPENDING", RemoveFromVersionId=pending)
