@@ -77,6 +77,13 @@ def change(ansible, host, job, task_args, transition=True) -> dict:
     return applied
 
 
+def apply(ansible, task_args) -> dict:
+    """A step a test needs but is not about: applied once."""
+    result = ansible.run(MODULE, task_args)
+    assert not result.get("failed") and result["changed"], result
+    return result
+
+
 def refused(ansible, host, job, task_args, *needles) -> None:
     before = snapshot(host, job)
     for check in (True, False):
@@ -108,6 +115,12 @@ def legacy_file(dumphost):
     return LEGACY_FILE
 
 
+@pytest.fixture(scope="module")
+def since(dumphost) -> str:
+    """When this module began changing the host (for cron's journal)."""
+    return dumphost.exec("date", "+%s").stdout.strip()
+
+
 def file_args(sandbox, job, phase, **extra):
     return args(sandbox, job, phase, legacy=dict(file=LEGACY_FILE, match=f"{STUB_DIR}/{job.removeprefix('itest_')}.sh"),
                 **extra)
@@ -123,7 +136,7 @@ def test_ansible_doc_renders_the_module():
         assert part in proc.stdout, part
 
 
-def test_round_trip_on_ec2_users_crontab_is_byte_identical(dumphost, ansible):
+def test_round_trip_on_ec2_users_crontab_is_byte_identical(dumphost, ansible, since):
     host, job = dumphost, "itest_contract_status"
     original, original_spool = crontab(host), spool_body(host)
 
@@ -169,21 +182,21 @@ def test_refused_gates_change_nothing(dumphost, ansible, legacy_file):
 
     edit_ledger(host, lg.record_verdict, job, "2026-11-23", "identical")
     edit_ledger(host, lg.record_verdict, job, "2026-11-24", "identical")
-    change(ansible, host, "itest_soaker", file_args(host, "itest_soaker", "parallel"))
-    change(ansible, host, "itest_soaker", file_args(host, "itest_soaker", "cutover", force=True, reason="soak test"))
+    apply(ansible, file_args(host, "itest_soaker", "parallel"))
+    apply(ansible, file_args(host, "itest_soaker", "cutover", force=True, reason="soak test"))
     refused(ansible, host, job, args(host, job, "cutover"), "job itest_soaker entered cutover", "soak_days=2")
     refused(ansible, host, "itest_soaker", file_args(host, "itest_soaker", "retired"),
             "successful production runs on 0 day(s)")
 
-    change(ansible, host, "itest_soaker", file_args(host, "itest_soaker", "legacy"))
-    change(ansible, host, job, args(host, job, "legacy"))
+    apply(ansible, file_args(host, "itest_soaker", "legacy"))
+    apply(ansible, args(host, job, "legacy"))
 
 
 def test_retire_removes_the_line_and_archives_the_script_root_only(dumphost, ansible, legacy_file):
     host, job = dumphost, "itest_retire"
     original = host.exec("cat", LEGACY_FILE).stdout
-    change(ansible, host, job, file_args(host, job, "parallel"))
-    change(ansible, host, job, file_args(host, job, "cutover", force=True, reason="retire test", soak_days=0))
+    apply(ansible, file_args(host, job, "parallel"))
+    apply(ansible, file_args(host, job, "cutover", force=True, reason="retire test", soak_days=0))
     edit_ledger(host, lg.record_run, job, "2026-11-25", "ok", details={"bytes": 1})
     edit_ledger(host, lg.record_run, job, "2026-11-26", "ok", details={"bytes": 1})
     retired = change(ansible, host, job, file_args(host, job, "retired"))
@@ -220,9 +233,8 @@ def _minute_ahead(minutes: int) -> dt.datetime:
     return (now + dt.timedelta(minutes=minutes)).replace(second=0, microsecond=0)
 
 
-def test_cron_fires_the_new_entry_at_the_utc_minute_of_the_tokyo_schedule(dumphost, ansible, legacy_file):
+def test_cron_fires_the_new_entry_at_the_utc_minute_of_the_tokyo_schedule(dumphost, ansible, legacy_file, since):
     host, job = dumphost, "itest_cronfire"
-    since = host.exec("date", "+%s").stdout.strip()
 
     due = _minute_ahead(2)
     tokyo = due.astimezone(TOKYO)
@@ -235,8 +247,8 @@ def test_cron_fires_the_new_entry_at_the_utc_minute_of_the_tokyo_schedule(dumpho
 
     due2 = _minute_ahead(1)
     tokyo2 = due2.astimezone(TOKYO)
-    change(ansible, host, job, file_args(host, job, "cutover", schedule=f"{tokyo2.minute} {tokyo2.hour} * * *",
-                                         force=True, reason="firing test", soak_days=0))
+    apply(ansible, file_args(host, job, "cutover", schedule=f"{tokyo2.minute} {tokyo2.hour} * * *",
+                             force=True, reason="firing test", soak_days=0))
     production = None
     deadline = due2.timestamp() + 50
     while time.time() < deadline and production is None:
@@ -245,7 +257,7 @@ def test_cron_fires_the_new_entry_at_the_utc_minute_of_the_tokyo_schedule(dumpho
     assert production is not None, f"cron did not run the production entry; fired: {_fired(host)}"
     assert production.startswith(f"{due2:%Y-%m-%dT%H:%M}:")
 
-    # cron read every file this module wrote, including ec2-user's crontab, without complaint
+    # cron read the files this module wrote (ec2-user's crontab, the entries) without complaint
     log = host.exec("journalctl", "-u", "cron", "--since", f"@{since}", "--no-pager", "-o", "cat").stdout
     assert not [ln for ln in log.splitlines() if "rror" in ln], log
-    change(ansible, host, job, file_args(host, job, "legacy"))
+    apply(ansible, file_args(host, job, "legacy"))
