@@ -9,7 +9,7 @@ import os
 import sys
 
 from . import aws, host, mariadb, procs
-from .config import BUCKET, REGION, Settings, load
+from .config import BUCKET, LEGACY_DB_PASSWORD, REGION, Settings, load
 
 IMDS = "imds"
 LEGACY_JOBS = ("ggh_datatransit.sh", "ggh_contract_status.sh", "ggh_schema_snapshot.sh")
@@ -75,6 +75,8 @@ def up(s: Settings) -> None:
     created = host.up(s, state)
     if not created and before.get("legacy_key") and before["legacy_key"] != state["legacy_key"]:
         host.refresh_legacy_key(s, before["legacy_key"], state["legacy_key"])
+    # The sandbox's stand-in for a vault: phase 1 reads the DB password from here.
+    write_private(s.state / "db_password", LEGACY_DB_PASSWORD)
     env = env_lines(s, state)
     write_private(s.env_file, "".join(f"export {k}={v}\n" for k, v in env.items()))
     print(f"sandbox: up; 'source {s.env_file}' for its addresses, 'make sandbox-down' to stop it")
@@ -133,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("jobs", nargs="*", help=f"default: all of {', '.join(LEGACY_JOBS)}")
     prov = sub.add_parser("provision-legacy", help="put another container (e.g. molecule's) into the legacy state")
     prov.add_argument("container")
+    sub.add_parser("detach-profile", help="remove any instance profile association from the sandbox instance")
     ls = sub.add_parser("s3-ls", help="list objects in the sandbox bucket")
     ls.add_argument("prefix", nargs="?", default="")
     args = parser.parse_args(argv)
@@ -148,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             return legacy_run(s, args.jobs)
         elif args.cmd == "provision-legacy":
             host.provision(dataclasses.replace(s, host=args.container), read_state(s))
+        elif args.cmd == "detach-profile":
+            print(f"sandbox: detached {aws.detach_profiles(s, read_state(s)['instance_id']) or 'nothing'}")
         elif args.cmd == "s3-ls":
             return s3_ls(s, args.prefix)
     except procs.SandboxError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -30,11 +31,15 @@ def client(s: Settings, service: str, credentials: dict | None = None):
 
 
 def running(s: Settings) -> bool:
+    """Our moto process is alive and answers HTTP (any status: its dashboard can fail on odd
+    state without the APIs being down)."""
     if procs.pid_alive(s.pidfile(NAME)) is None:
         return False
     try:
-        with urllib.request.urlopen(f"{s.moto_url}/moto-api/data.json", timeout=2) as r:
-            return r.status == 200
+        with urllib.request.urlopen(f"{s.moto_url}/moto-api/", timeout=5):
+            return True
+    except urllib.error.HTTPError:
+        return True
     except OSError:
         return False
 
@@ -104,6 +109,17 @@ def _instance_exists(ec2, instance_id: str) -> bool:
     except ec2.exceptions.ClientError:
         return False
     return any(i["State"]["Name"] != "terminated" for r in reservations for i in r["Instances"])
+
+
+def detach_profiles(s: Settings, instance_id: str) -> list[str]:
+    """Remove every instance profile association of the instance; returns the profile ARNs."""
+    ec2 = client(s, "ec2")
+    detached = []
+    for a in ec2.describe_iam_instance_profile_associations(
+            Filters=[{"Name": "instance-id", "Values": [instance_id]}])["IamInstanceProfileAssociations"]:
+        ec2.disassociate_iam_instance_profile(AssociationId=a["AssociationId"])
+        detached.append(a["IamInstanceProfile"]["Arn"])
+    return detached
 
 
 def down(s: Settings) -> bool:

@@ -1,0 +1,39 @@
+"""The molecule scenarios, run inside `make test` against the shared sandbox.
+
+Each runs `molecule test -s NAME` (create → prepare → converge → idempotence → check → verify
+→ cleanup → destroy) and additionally asserts what molecule itself does not: the check-mode
+run on the converged host reports no change."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _recaps(log: str, action: str) -> list[str]:
+    """The PLAY RECAP host lines printed during one molecule action."""
+    section = log.split(f"➜ {action}: Executing", 1)[-1].split(f"➜ {action}: Executed", 1)[0]
+    return [line for line in section.splitlines() if re.search(r"\bok=\d+\s+changed=\d+", line)]
+
+
+@pytest.mark.parametrize("scenario", ["default"])
+def test_molecule_scenario(sandbox, aws_env, scenario, tmp_path):
+    env = {**aws_env, "PATH": f"{BIN}:{os.environ['PATH']}", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+           "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0", "NO_COLOR": "1"}
+    proc = subprocess.run([BIN / "molecule", "test", "-s", scenario], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=1500)
+    log = ANSI.sub("", proc.stdout + proc.stderr)
+    (tmp_path / "molecule.log").write_text(log)
+    assert proc.returncode == 0, log[-6000:]
+    for action in ("idempotence", "check"):
+        recaps = _recaps(log, action)
+        assert recaps, f"no play recap found for {action}"
+        assert all(re.search(r"\bchanged=0\b", line) and re.search(r"\bfailed=0\b", line) for line in recaps), \
+            f"{action}: {recaps}"
