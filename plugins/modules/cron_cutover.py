@@ -301,7 +301,9 @@ legacy_lines:
   elements: int
   sample: [7]
 archived:
-  description: The legacy script moved to the archive by this run (null when none).
+  description:
+    - The legacy script moved to the archive by this run (null when none).
+    - In check mode only RV(archived.source) and RV(archived.archive), the move that would happen.
   returned: always
   type: dict
   sample:

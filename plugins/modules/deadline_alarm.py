@@ -68,7 +68,7 @@ options:
     type: int
     default: 0
   description:
-    description: Alarm description.
+    description: Alarm description; the module appends the deadline it computed.
     type: str
     default: ''
   alarm_actions:
@@ -245,11 +245,16 @@ def wall_clock_offset(deadline, zone, module):
     return text, f"{deadline_utc // 60:02d}:{deadline_utc % 60:02d}"
 
 
-def desired_alarm(params, window_tz, days):
+def desired_alarm(params, window_tz, days, deadline, deadline_utc):
     dimensions = [{"Name": k, "Value": str(v)} for k, v in sorted((params["dimensions"] or {}).items())]
+    # The deadline is also written into the description: an endpoint that does not report the
+    # evaluation window still sees a changed deadline.
+    window = "the day window" if days == 1 else f"{days} day windows"
+    when = (f"Fires when {window} ending at {deadline} {params['timezone']} ({deadline_utc} UTC, wall-clock "
+            f"UTC{window_tz}) recorded no {params['metric_name']} >= 1.")
     return {
         "AlarmName": params["name"],
-        "AlarmDescription": params["description"] or "",
+        "AlarmDescription": f"{params['description']} {when}".strip(),
         "ActionsEnabled": True,
         "AlarmActions": list(params["alarm_actions"]),
         "OKActions": list(params["ok_actions"]),
@@ -350,7 +355,7 @@ def ensure_present(client, module):
     if not 1 <= days <= 7:
         module.fail_json(msg=f"window_days is {days}; CloudWatch evaluates at most 7 day windows")
     window_tz, deadline_utc = wall_clock_offset(deadline, params["timezone"], module)
-    desired = desired_alarm(params, window_tz, days)
+    desired = desired_alarm(params, window_tz, days, deadline, deadline_utc)
     verify = params["verify_evaluation_window"]
     current = describe(client, module, params["name"])
     after = comparable(desired, verify)

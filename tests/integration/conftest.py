@@ -5,44 +5,42 @@ ec2-user is used as it is and reinstalled byte for byte when a test left it chan
 from __future__ import annotations
 
 import pytest
-from cutover_host import FIRED, FIRED_DIR, OURS, STUB, STUB_DIR, Ansible
+from cutover_host import CRON_USER, FIRED, FIRED_DIR, OUR_CRON_D, OURS, STUB, STUB_DIR, Ansible
 
 
 def _host_state(sandbox) -> dict:
     crontab = sandbox.exec("crontab", "-l", "-u", "ec2-user", check=False)
     return {
         "crontab": crontab.stdout if crontab.returncode == 0 else None,
-        "cron_d": sandbox.exec("ls", "-A", "/etc/cron.d").stdout.split(),
+        "cron_d": [name for name in sandbox.exec("ls", "-A", "/etc/cron.d").stdout.split() if OUR_CRON_D.match(name)],
         "ours": [p for p in OURS if sandbox.exec("test", "-e", p, check=False).returncode == 0],
-        "dumpjob_user": sandbox.exec("id", "dumpjob", check=False).returncode == 0,
+        "user": sandbox.exec("id", CRON_USER, check=False).returncode == 0,
         "scripts": sandbox.exec("ls", "-l", "/home/ec2-user/scripts").stdout,
     }
 
 
 @pytest.fixture(scope="module")
-def dumphost(sandbox, tmp_path_factory):
-    """The dump host with what cron_cutover needs and a later role provides (the dumpjob user, a
-    dumpjob program: here a stub that logs its arguments), restored as found afterwards."""
+def dumphost(sandbox):
+    """The dump host with what cron_cutover needs and later roles provide (a system user for the
+    new entries, a dumpjob program: here a stub that logs its arguments), restored as found."""
     found = _host_state(sandbox)
     assert found["crontab"] is not None, "ec2-user has no crontab: the sandbox host is not in its legacy state"
-    assert not found["ours"], f"left over from an earlier run: {found['ours']}"
-    if not found["dumpjob_user"]:
-        sandbox.exec("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "dumpjob")
+    leftovers = found["ours"] + found["cron_d"] + ([CRON_USER] if found["user"] else [])
+    assert not leftovers, f"left over from an earlier run: {leftovers}"
+    sandbox.exec("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", CRON_USER)
     sandbox.exec("install", "-d", "-m", "0755", STUB_DIR)
-    sandbox.exec("install", "-d", "-o", "dumpjob", "-m", "0755", FIRED_DIR)
+    sandbox.exec("install", "-d", "-o", CRON_USER, "-m", "0755", FIRED_DIR)
     sandbox.exec("bash", "-c", f"cat > {STUB} && chmod 0755 {STUB}",
                  input=f'#!/bin/sh\necho "$(date -u +%Y-%m-%dT%H:%M:%S) $(id -un) $*" >> {FIRED}\n')
     try:
         yield sandbox
     finally:
-        for name in sandbox.exec("ls", "-A", "/etc/cron.d").stdout.split():
-            if name not in found["cron_d"]:
-                sandbox.exec("rm", "-f", f"/etc/cron.d/{name}")
+        for name in _host_state(sandbox)["cron_d"]:
+            sandbox.exec("rm", "-f", f"/etc/cron.d/{name}")
         if _host_state(sandbox)["crontab"] != found["crontab"]:
             sandbox.exec("crontab", "-u", "ec2-user", "-", input=found["crontab"])
         sandbox.exec("rm", "-rf", *OURS)
-        if not found["dumpjob_user"]:
-            sandbox.exec("userdel", "dumpjob")
+        sandbox.exec("userdel", CRON_USER)
         assert _host_state(sandbox) == found, "the host was not restored as found"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,12 @@ STUB = f"{STUB_DIR}/dumpjob"
 FIRED_DIR = "/var/tmp/jram-cutover-itest"
 FIRED = f"{FIRED_DIR}/fired.log"
 OURS = ("/var/lib/jram-cutover-itest", STUB_DIR, FIRED_DIR)
+# The user the new entries run as here: the tests' own, so that a role run creating the real
+# dumpjob user at the same time is neither disturbed nor undone by the teardown.
+CRON_USER = "jram-itest"
+LEGACY_FILE = "/etc/cron.d/jram-itest-legacy"
+# Files under /etc/cron.d the tests may create (and the teardown removes).
+OUR_CRON_D = re.compile(r"^(dumpjob-itest_[a-z_]+|jram-itest-legacy)$")
 
 
 def _collection_root() -> str:

@@ -15,19 +15,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from ansible_collections.jram.dumphost.plugins.module_utils import cutover_ledger as lg
-from cutover_host import ARCHIVE, BIN, COLLECTIONS, FIRED, LEDGER, REPO, STUB, STUB_DIR
+from cutover_host import ARCHIVE, BIN, COLLECTIONS, CRON_USER, FIRED, LEDGER, LEGACY_FILE, REPO, STUB, STUB_DIR
 
 MODULE = "jram.dumphost.cron_cutover"
 SPOOL = "/var/spool/cron/crontabs/ec2-user"
 STATUS_SCRIPT = "/home/ec2-user/scripts/ggh_contract_status.sh"
-LEGACY_FILE = "/etc/cron.d/jram-itest-legacy"
 MARKER_TIME = re.compile(r"(#jram\.dumphost\[[^\]]+\] disabled )[0-9TZ:-]+(: )")
 TOKYO = ZoneInfo("Asia/Tokyo")
 
 
 def args(sandbox, job, phase, **extra):
     base = dict(job=job, phase=phase, legacy=dict(user="ec2-user", match=STATUS_SCRIPT), schedule="0 6 * * *",
-                dumpjob_bin=STUB, ledger_path=LEDGER, archive_dir=ARCHIVE, controller_user="itest",
+                dumpjob_bin=STUB, cron_user=CRON_USER, ledger_path=LEDGER, archive_dir=ARCHIVE, controller_user="itest",
                 cron_env={"AWS_EC2_METADATA_SERVICE_ENDPOINT": sandbox.settings.imds_url})
     base.update(extra)
     return base
@@ -51,7 +50,8 @@ def snapshot(host, job) -> dict:
         proc = host.exec("cat", path, check=False)
         return proc.stdout if proc.returncode == 0 else None
     return {"crontab": crontab(host), "spool": spool_body(host), "entry": cat(f"/etc/cron.d/dumpjob-{job}"),
-            "legacy_file": cat(LEGACY_FILE), "ledger": cat(LEDGER), "archive": host.exec("find", "/var/lib").stdout}
+            "legacy_file": cat(LEGACY_FILE), "ledger": cat(LEDGER),
+            "archive": host.exec("find", ARCHIVE, "-printf", "%p %m %u\\n", check=False).stdout}
 
 
 def normalised(diff):
@@ -143,7 +143,7 @@ def test_round_trip_on_ec2_users_crontab_is_byte_identical(dumphost, ansible, si
     parallel = change(ansible, host, job, args(host, job, "parallel"))
     assert parallel["host_timezone"] == "Etc/UTC" and parallel["host_schedule"] == ["0 21 * * *"]
     entry = host.exec("cat", f"/etc/cron.d/dumpjob-{job}").stdout
-    assert entry.endswith(f"\n0 21 * * * dumpjob {STUB} run {job} --parallel\n")
+    assert entry.endswith(f"\n0 21 * * * {CRON_USER} {STUB} run {job} --parallel\n")
     assert f"\nAWS_EC2_METADATA_SERVICE_ENDPOINT={host.settings.imds_url}\n" in entry
     assert host.exec("stat", "-c", "%a %U %G", f"/etc/cron.d/dumpjob-{job}").stdout.split() == ["644", "root", "root"]
     assert crontab(host) == original
@@ -159,7 +159,8 @@ def test_round_trip_on_ec2_users_crontab_is_byte_identical(dumphost, ansible, si
     (old, new), = changed
     assert old.startswith("0  21 * * * /home/ec2-user/scripts/ggh_contract_status.sh")
     assert re.fullmatch(rf"#jram\.dumphost\[{job}\] disabled \d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ: " + re.escape(old), new)
-    assert host.exec("cat", f"/etc/cron.d/dumpjob-{job}").stdout.endswith(f"\n0 21 * * * dumpjob {STUB} run {job}\n")
+    production = f"\n0 21 * * * {CRON_USER} {STUB} run {job}\n"
+    assert host.exec("cat", f"/etc/cron.d/dumpjob-{job}").stdout.endswith(production)
 
     assert change(ansible, host, job, args(host, job, "parallel"))["move"] == "rollback"
     assert crontab(host) == original
@@ -243,7 +244,7 @@ def test_cron_fires_the_new_entry_at_the_utc_minute_of_the_tokyo_schedule(dumpho
     assert parallel["host_schedule"] == [f"{due.minute} {due.hour} * * *"]
     assert tokyo.hour != due.hour  # the schedule really moved (9 hours)
     line = _wait_fired(host, f"run {job} --parallel", due.timestamp() + 50)
-    assert line.startswith(f"{due:%Y-%m-%dT%H:%M}:") and " dumpjob run " in line
+    assert line.startswith(f"{due:%Y-%m-%dT%H:%M}:") and f" {CRON_USER} run " in line
 
     due2 = _minute_ahead(1)
     tokyo2 = due2.astimezone(TOKYO)

@@ -7,6 +7,7 @@ removes whatever the run left."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -150,10 +151,8 @@ class Phase1:
             lambda: self.iam.delete_role(RoleName=names.role),
             lambda: self.sm.delete_secret(SecretId=names.secret, ForceDeleteWithoutRecovery=True),
         ):
-            try:
+            with contextlib.suppress(ClientError):
                 call()
-            except ClientError:
-                pass
         alarms = [a["AlarmName"] for a in self.alarms(names.prefix)]
         if alarms:
             self.cw.delete_alarms(AlarmNames=alarms)
@@ -376,8 +375,15 @@ def test_bad_input_is_refused_before_any_change(phase1, bucket, case):
 
 # --- rollback ---------------------------------------------------------------------------
 
+def _ensure_deployed(phase1, names, extra):
+    if not phase1.role(names.role):
+        run = phase1.play(names, extra=extra)
+        assert run.rc == 0, run.out[-4000:]
+
+
 def test_rollback_refuses_while_an_instance_uses_the_profile(phase1, deployed):
     names, extra = deployed
+    _ensure_deployed(phase1, names, extra)
     image = phase1.ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     instance = phase1.ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro",
                                         IamInstanceProfile={"Name": names.role})["Instances"][0]["InstanceId"]
@@ -393,6 +399,7 @@ def test_rollback_refuses_while_an_instance_uses_the_profile(phase1, deployed):
 
 def test_rollback_deletes_what_phase1_created(phase1, deployed):
     names, extra = deployed
+    _ensure_deployed(phase1, names, extra)
     check = phase1.play(names, "-e", "phase=1", "--check", "--diff", playbook="rollback.yml", extra=extra)
     assert check.rc == 0, check.out[-4000:]
     assert check.changed > 0
