@@ -5,6 +5,7 @@ already running is left as it was found."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
@@ -76,6 +77,50 @@ def sandbox() -> Sandbox:
     yield box
     if started and os.environ.get("SANDBOX_KEEP") != "1":
         _sandbox_cmd("down")
+
+
+def make_host(sandbox: Sandbox, name: str) -> Sandbox:
+    """Start another dump host container from the sandbox image, in the legacy state, and
+    return a Sandbox view whose .host/.exec address it. Remove it with remove_host()."""
+    from sandbox import host as sandbox_host
+
+    remove_host(name)
+    settings = dataclasses.replace(sandbox.settings, host=name)
+    sandbox_host.podman("run", "-d", "--name", name, "--hostname", name, "--network", "host", "--systemd", "always",
+                        *sandbox_host.RUN_OPTS, sandbox_host.IMAGE, "/sbin/init")
+    sandbox_host.wait_booted(settings)
+    sandbox_host.provision(settings, sandbox.state)
+    return Sandbox(settings, sandbox.env, sandbox.state)
+
+
+def remove_host(name: str) -> None:
+    subprocess.run(["podman", "rm", "--force", "--time", "10", name], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def fresh_host(sandbox, request):
+    """A dump host of its own for one test module (named after it), in the legacy state."""
+    name = "jram-t-" + request.module.__name__.rsplit(".", 1)[-1].replace("_", "-")[:40]
+    box = make_host(sandbox, name)
+    yield box
+    if os.environ.get("SANDBOX_KEEP_HOSTS") != "1":
+        remove_host(name)
+
+
+def run_playbook(playbook: str, *args: str, host: str | None = None, env: dict | None = None, check: bool = True):
+    """ansible-playbook from the repository root with the sandbox inventory, its dump host
+    being the container `host` (default: the sandbox's); returns the CompletedProcess
+    (stdout and stderr merged in .stdout)."""
+    bin_dir = Path(sys.executable).parent
+    full_env = {**os.environ, **(env or {}), **({"SANDBOX_HOST": host} if host else {}),
+                "PATH": f"{bin_dir}:{os.environ['PATH']}",
+                "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0", "NO_COLOR": "1"}
+    proc = subprocess.run([bin_dir / "ansible-playbook", "-i", str(REPO / "inventories" / "sandbox"),
+                           str(REPO / playbook), *args],
+                          cwd=REPO, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{playbook} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-8000:]}")
+    return proc
 
 
 @pytest.fixture(scope="session")
