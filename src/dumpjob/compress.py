@@ -12,6 +12,7 @@ import struct
 import zlib
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout  # not the builtin before Python 3.11
 from typing import Callable
 
 from .config import Compression
@@ -74,7 +75,7 @@ def _result(future: Future) -> bytes:
     while True:
         try:
             return future.result(timeout=1.0)  # short waits keep signals deliverable
-        except TimeoutError:
+        except FutureTimeout:
             continue
 
 

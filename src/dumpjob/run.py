@@ -69,6 +69,7 @@ class SignalGuard:
 
     def __init__(self):
         self.received: Optional[int] = None
+        self.deferred = False
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> SignalGuard:
@@ -83,7 +84,8 @@ class SignalGuard:
     def _handler(self, signum: int, frame) -> None:
         if self.received is None:
             self.received = signum
-            raise RunInterruptedError(f"stopped by {signal.Signals(signum).name}")
+            if not self.deferred:
+                raise RunInterruptedError(f"stopped by {signal.Signals(signum).name}")
 
 
 def run_job(job: Job, when: datetime, parallel: bool, log: Logger) -> dict[str, Any]:
@@ -96,9 +98,9 @@ def run_job(job: Job, when: datetime, parallel: bool, log: Logger) -> dict[str, 
              date=when.date().isoformat(), pid=os.getpid())
     sess = aws.session(job.region)
     outcome: dict[str, Any] = {"compressed_bytes": 0}
-    with SignalGuard(), JobLock(job.lock_dir, job.name):
+    with SignalGuard() as guard, JobLock(job.lock_dir, job.name):
         try:
-            run = _Run(job, sess, key, log, parallel, when)
+            run = _Run(job, sess, key, log, parallel, when, guard)
             outcome = run.execute()
         except DumpJobError:
             _metrics(job, sess, log, False, 0, time.monotonic() - t0)
@@ -123,8 +125,9 @@ def _metrics(job: Job, sess: boto3.session.Session, log: Logger, ok: bool, nbyte
 
 class _Run:
     def __init__(self, job: Job, sess: boto3.session.Session, key: str, log: Logger, parallel: bool,
-                 when: datetime):
+                 when: datetime, guard: SignalGuard):
         self.job, self.sess, self.key, self.log, self.parallel, self.when = job, sess, key, log, parallel, when
+        self.guard = guard
         self.url = f"s3://{job.bucket}/{key}"
         self.s3 = aws.client(sess, "s3", pool=job.upload_concurrency + 4)
         self.started_at = datetime.now(timezone.utc)
@@ -323,6 +326,13 @@ class _Run:
 
     # -- publishing -------------------------------------------------------------------------------
     def _publish(self, upload: MultipartUpload, details: dict) -> dict[str, Any]:
+        # Once the upload is being completed a signal no longer interrupts: the dump is whole, and
+        # stopping between the object and its manifest would leave a dump without a manifest.
+        self.guard.deferred = True
+        if self.guard.received is not None:
+            upload.abort()
+            raise RunInterruptedError(f"stopped by {signal.Signals(self.guard.received).name}; upload aborted, "
+                                      "nothing published")
         try:
             upload.complete()
         except BaseException as exc:
@@ -364,6 +374,9 @@ class _Run:
             document["csv_header"] = self.job.csv.header
             document["csv_null"] = self.job.csv.null
         manifest_key = manifest.put(self.s3, self.job.bucket, self.key, document, self.job.sse_kms_key_id)
+        if self.guard.received is not None:
+            self.log.warning("signal", f"{signal.Signals(self.guard.received).name} arrived while publishing; the "
+                             "dump was published in full first")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         summary = {
             "ok": True, "job": self.job.name, "url": self.url, "bucket": self.job.bucket, "key": self.key,

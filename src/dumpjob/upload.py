@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout  # not the builtin before Python 3.11
 from dataclasses import dataclass
 from typing import Optional
 
@@ -170,7 +171,7 @@ class MultipartUpload:
                 try:
                     future.result(timeout=0.5)
                     break
-                except TimeoutError:
+                except FutureTimeout:
                     continue
         if self._error is not None:
             raise self._failure()
