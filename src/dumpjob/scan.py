@@ -69,6 +69,10 @@ class DumpScanner:
         nl = data.find(b"\n", pos)
         if nl < 0:
             rest = data[pos:]
+            if not self._skip_line and rest.startswith((b"INSERT", b"REPLACE")):
+                m = INSERT.match(rest)
+                if m and m.end() < len(rest):  # a one-line INSERT longer than this chunk: count it as it comes
+                    return self._insert(m, pos, len(rest))
             if self._skip_line or len(rest) > MAX_CARRY:
                 self._skip_line = True  # an overlong non-statement line (never one we parse)
             else:
@@ -90,16 +94,19 @@ class DumpScanner:
         elif line.startswith((b"INSERT", b"REPLACE")):
             m = INSERT.match(line)
             if m:
-                self.table = self._name(m.group(1))
-                self.rows.setdefault(self.table, 0)
-                rest = m.end()
-                if rest == len(line):
-                    self._state = "lines"
-                    return nl  # the "\n(" of the first row starts here
-                self._state = "tuples"
-                self._in_string = self._escape = False
-                return pos + rest
+                return self._insert(m, pos, len(line))
         return nl + 1
+
+    def _insert(self, m: re.Match, pos: int, line_length: int) -> int:
+        """Enter an INSERT whose header `m` matched at `pos`; the line is `line_length` bytes (so far)."""
+        self.table = self._name(m.group(1))
+        self.rows.setdefault(self.table, 0)
+        if m.end() == line_length:
+            self._state = "lines"
+            return pos + m.end()  # the "\n(" of the first row starts here
+        self._state = "tuples"
+        self._in_string = self._escape = False
+        return pos + m.end()
 
     def _rows_per_line(self, data: bytes, pos: int) -> int:
         stop = data.find(b";\n", pos)

@@ -59,8 +59,12 @@ def test_scanner_counts_oracle_style_one_line_inserts(real_dump):
     expected = _feed(DumpScanner(), real_dump, [1 << 20]).rows
     assert _feed(DumpScanner(), oracle, [1 << 20]).rows == expected
     # tiny chunks on a prefix that ends inside a statement: every split point of strings and escapes
-    head = oracle[: oracle.index(b"INSERT INTO `tenants`") + 200_000]
-    assert _feed(DumpScanner(), head, [3, 5, 11]).rows == _feed(DumpScanner(), head, [1 << 20]).rows
+    start = oracle.index(b"-- Dumping data for table `tenants`")
+    head = oracle[start:start + 150_000]
+    assert b"\\\\" in head and b'\\"' in head and b"\\n" in head  # escaped backslash, quote, line break
+    whole = _feed(DumpScanner(), head, [1 << 20]).rows
+    assert whole["tenants"] > 500
+    assert _feed(DumpScanner(), head, [3, 5, 11]).rows == whole
 
 
 def test_scanner_ignores_parentheses_quotes_and_escapes_inside_strings():
@@ -70,6 +74,15 @@ def test_scanner_ignores_parentheses_quotes_and_escapes_inside_strings():
         scanner.feed(TRICKY[cut:])
         assert scanner.rows == {"t": 8}, cut
     assert _feed(DumpScanner(), TRICKY, [1, 2, 3]).rows == {"t": 8}
+
+
+def test_scanner_counts_a_one_line_insert_longer_than_its_carry():
+    # Oracle's client with a large net_buffer_length (or one big row) writes INSERT lines of many MiB.
+    rows = b",".join(b"(%d,'row %d, with (parens) and \\'quotes\\'',0x%s)" % (i, i, b"AB" * 30) for i in range(40000))
+    dump = b"-- Dumping data for table `big`\nINSERT INTO `big` VALUES " + rows + b";\n-- Dump completed on x\n"
+    assert len(dump) > 4 * (1 << 20)
+    for size in (65536, 1 << 20):
+        assert _feed(DumpScanner(), dump, [size]).rows == {"big": 40000}
 
 
 def test_scanner_sees_a_missing_trailer(real_dump):
