@@ -82,6 +82,9 @@ def test_mysqldump_killed_mid_stream(slow, faultjob):
     os.kill(run.wait_event("mysqldump")["pid"], signal.SIGKILL)
     result = run.finish()
     assert_failed(result, 6, "mysqldump was killed by SIGKILL", "upload aborted")
+    progress = result.event("progress")  # a long run reports every `progress_seconds` (1 s here)
+    assert progress and {"raw_bytes", "compressed_bytes", "table", "mib_per_s"} <= set(progress[-1])
+    assert progress[-1]["table"] == "blobs"
     _published_nothing(slow, faultjob, "20260202")
 
 

@@ -162,3 +162,52 @@ def test_digest_calls_rebatched_rows_equivalent_not_identical(real_dump):
     verdicts = {t["name"]: t["verdict"] for t in compare_sections(a, b)}
     assert verdicts["tenants"] == "equivalent"
     assert verdicts["(routines basis)"] == "identical"
+
+
+def test_client_flavour_decides_the_flags_and_refuses_mariadb_against_mysql():
+    from dumpjob.config import parse
+    from dumpjob.db import ServerInfo
+    from dumpjob.errors import ConfigError
+
+    job = parse({"jobs": {"j": {"kind": "mysqldump", "secret_id": "s", "bucket": "b", "key": "k/{date:%Y}",
+                                "databases": ["basis"], "tables": ["a", "b"]}}}).job("j")
+    real = mysqldump.detect_client("mysqldump")
+    assert real.flavour == "mariadb" and real.major >= 10
+    mariadb_server, mysql8 = ServerInfo("10.11.19-MariaDB", "mariadb"), ServerInfo("8.0.36", "mysql")
+    args = mysqldump.flags(real, mariadb_server, job)
+    assert "--set-gtid-purged=OFF" not in args and args[-4:] == ["--", "basis", "a", "b"]
+    assert {"--single-transaction", "--quick", "--no-tablespaces", "--routines", "--events", "--triggers",
+            "--hex-blob", "--default-character-set=utf8mb4"} <= set(args)
+    oracle = mysqldump.Client("/usr/bin/mysqldump", "mysqldump  Ver 8.0.36 for Linux on x86_64", "mysql", 8)
+    assert "--set-gtid-purged=OFF" in mysqldump.flags(oracle, mysql8, job)
+    assert "--column-statistics=0" not in mysqldump.flags(oracle, mysql8, job)
+    assert "--column-statistics=0" in mysqldump.flags(oracle, mariadb_server, job)
+    with pytest.raises(ConfigError, match="allow_flavour_mismatch"):
+        mysqldump.check_compatible(real, mysql8, allow_mismatch=False)
+    mysqldump.check_compatible(real, mysql8, allow_mismatch=True)
+    mysqldump.check_compatible(oracle, mysql8, allow_mismatch=False)
+
+
+def test_log_lines_reach_journald_and_never_carry_a_secret(tmp_path, monkeypatch):
+    import io
+    import json
+    import socket
+
+    from dumpjob import log
+
+    path = str(tmp_path / "journal.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    monkeypatch.setattr(log, "JOURNAL_SOCKET", path)
+    monkeypatch.delenv("DUMPJOB_NO_SYSLOG", raising=False)
+    out = io.StringIO()
+    logger = log.Logger(job="basis", stream=out, system_log=True)
+    logger.add_secret('pa"ss\\word')
+    logger.error("error", 'login failed for pa"ss\\word', exit_code=5)
+    datagram = server.recv(65536).decode()
+    fields = dict(line.split("=", 1) for line in datagram.strip().split("\n"))
+    assert fields["PRIORITY"] == "3" and fields["SYSLOG_IDENTIFIER"] == "dumpjob"
+    record = json.loads(fields["MESSAGE"])
+    assert record["job"] == "basis" and record["exit_code"] == 5 and "[REDACTED]" in record["msg"]
+    assert "ss\\\\word" not in datagram and "ss\\\\word" not in out.getvalue() and 'pa\\"ss' not in out.getvalue()
+    server.close()
