@@ -1,0 +1,396 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: JRAM infrastructure team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: credential_scan
+short_description: Find static AWS keys and hard-coded database passwords in files on the host, masked
+version_added: 0.1.0
+description:
+  - Reads the files under O(paths) on the host and reports every hard-coded credential it
+    recognises, with its file, line and kind. The secret itself is never returned: an access key
+    id shows only its C(AKIA)/C(ASIA) prefix (C(AKIA****)), every other kind shows C(****).
+  - "Recognised: AWS access key ids (C(AKIA…), C(ASIA…)); AWS secret access keys assigned to a
+    key-ish name (C(aws_secret_access_key = …), C(AWS_SECRET_ACCESS_KEY=…), C(SecretAccessKey), or right
+    after an access key id as in the IAM console's CSV); AWS session tokens (C(aws_session_token));
+    C(-pVALUE) of the MySQL and MariaDB clients; C(--password=VALUE) (and C(--password VALUE) of
+    other programs); C(MYSQL_PWD=VALUE); C(password=) in the sections of option files such as
+    C(~/.my.cnf); literal values of names ending in C(PASS), C(PASSWD), C(PASSWORD) or C(PWD)
+    (C(DB_PASS='…'), C(DB_PASSWORD=…), C(db_password: …)); the password of a database URL
+    (C(mysql://user:password@host))."
+  - "Not reported: references that hold no secret (C($DB_PASS), C(-p$DB_PASS), C(\"$(aws secretsmanager …)\"),
+    C({{ vault_db_password }}), C(!vault)), C(--password) or C(-p) with no attached value (the
+    client prompts), C(password_file=), names such as C(secret_id), switches such as
+    C(MARIADB_ALLOW_EMPTY_PASSWORD=yes), placeholders (C(<password>), C(****)) and the example keys
+    of the AWS documentation (ending in C(EXAMPLE)). C(docs/credential_scan.md) in the collection
+    lists the forms in detail and what is not detected."
+  - Directories are walked recursively without following symbolic links. A symbolic link to a file
+    is read only when its target lies under one of O(paths); each file is read once however often
+    it is reached. Binary files (a NUL byte in the first 8 KiB), files over O(max_file_size) and
+    files that cannot be read are listed in RV(skipped), not scanned.
+  - Read-only; C(changed) is always false.
+author:
+  - JRAM infrastructure team (@jram)
+options:
+  paths:
+    description:
+      - Files and directories to scan. Shell-style wildcards are expanded (C(/etc/cron*)); a path or
+        pattern that matches nothing is listed in RV(missing) and is not an error.
+      - The default covers the places a legacy host keeps credentials - home directories, cron,
+        profile and environment files, systemd units and MySQL option files. Add the legacy script
+        directories when they live elsewhere (C(/opt/scripts)).
+    type: list
+    elements: path
+    default:
+      - /home
+      - /root
+      - /etc/cron*
+      - /var/spool/cron
+      - /etc/environment
+      - /etc/profile
+      - /etc/profile.d
+      - /etc/bash.bashrc
+      - /etc/bashrc
+      - /etc/default
+      - /etc/systemd/system
+      - /etc/mysql
+      - /etc/my.cnf
+      - /etc/my.cnf.d
+  exclude:
+    description:
+      - Shell-style patterns of files and directories not to read. A pattern with a C(/) is matched
+        against the whole path (C(/home/*/work)), one without against the name (C(*.log), C(.git)).
+        An excluded directory is not entered.
+    type: list
+    elements: str
+    default: []
+  max_file_size:
+    description:
+      - Files larger than this are not read (listed in RV(skipped) as C(too_large)). Bytes, or a
+        size with a unit such as C(512K) or C(2M).
+    type: raw
+    default: 1M
+  fail_on_findings:
+    description:
+      - Fail the task when anything is found. The message lists C(path:line:kind) of every finding,
+        never a value.
+    type: bool
+    default: false
+notes:
+  - Run it with C(become=true) to read other users' home directories and C(/var/spool/cron);
+    files it cannot read are listed in RV(skipped) with reason C(unreadable) and a warning, since
+    what was not read was not proven clean.
+  - Safe with C(-vvv) and in logs - no option carries a secret, and no return value holds any
+    character of a secret key, session token or password. A finding carries the name the value was
+    assigned to (C(DB_PASS), C(-p)), never the value or the line's text.
+  - Recognition is by pattern, line by line (lines continued with a trailing backslash are joined).
+    It finds the common forms, not every way a secret can be written; an empty result means none of
+    the recognised forms was found in the files read.
+seealso:
+  - module: ansible.builtin.find
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Prove that key retirement left no static credential on the dump host
+  jram.dumphost.credential_scan:
+    paths:
+      - /home
+      - /root
+      - /etc/cron*
+      - /var/spool/cron
+      - /etc/environment
+      - /etc/profile
+      - /etc/profile.d
+      - /home/ec2-user/scripts
+    exclude:
+      - /home/*/work
+      - "*.gz"
+    fail_on_findings: true
+  become: true
+
+- name: Scan with the default paths and keep the result for a report
+  jram.dumphost.credential_scan:
+  become: true
+  register: credential_scan
+
+- name: Show where the credentials are (file, line, kind; values are masked)
+  ansible.builtin.debug:
+    msg: "{{ item.path }}:{{ item.line }} {{ item.kind }} {{ item.name }}={{ item.masked }}"
+  loop: "{{ credential_scan.findings }}"
+
+- name: Scan one legacy script directory, reading files up to 5 MB
+  jram.dumphost.credential_scan:
+    paths: /opt/legacy-scripts
+    max_file_size: 5M
+"""
+
+RETURN = r"""
+findings:
+  description:
+    - Every credential found, ordered by path and line. Holds no part of any secret.
+    - C(kind) is one of C(aws_access_key_id), C(aws_secret_access_key), C(aws_session_token),
+      C(password_option), C(mysql_pwd), C(option_file_password), C(password_assignment),
+      C(url_password).
+    - C(name) is what the value was assigned to (C(DB_PASS), C(aws_secret_access_key)), the option
+      (C(-p), C(--password)) or the URL scheme, or null.
+    - C(masked) is C(AKIA****) or C(ASIA****) for an access key id and C(****) for every other kind.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - path: /home/ec2-user/.aws/credentials
+      line: 2
+      kind: aws_access_key_id
+      name: aws_access_key_id
+      masked: AKIA****
+    - path: /home/ec2-user/.aws/credentials
+      line: 3
+      kind: aws_secret_access_key
+      name: aws_secret_access_key
+      masked: "****"
+    - path: /home/ec2-user/scripts/ggh_datatransit.sh
+      line: 9
+      kind: password_assignment
+      name: DB_PASS
+      masked: "****"
+counts:
+  description: The number of findings per kind (kinds without findings are left out).
+  returned: always
+  type: dict
+  sample:
+    aws_access_key_id: 1
+    aws_secret_access_key: 1
+    password_assignment: 3
+files_scanned:
+  description: How many files were read.
+  returned: always
+  type: int
+  sample: 27
+skipped:
+  description:
+    - Files not scanned and why - C(binary), C(too_large), C(unreadable) (permission denied or a
+      read error) or C(symlink_outside) (a symbolic link whose target is not under O(paths)).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - path: /home/ec2-user/work/basis_20261125.sql.gz
+      reason: binary
+    - path: /home/ec2-user/scripts/current
+      reason: symlink_outside
+missing:
+  description: Entries of O(paths) that matched nothing on the host.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/etc/bashrc", "/etc/my.cnf.d"]
+"""
+
+import fnmatch
+import glob
+import os
+import stat
+from collections import Counter
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.formatters import human_to_bytes
+
+from ansible_collections.jram.dumphost.plugins.module_utils import credential_patterns as patterns
+from ansible_collections.jram.dumphost.plugins.module_utils.credential_patterns import (
+    CredentialScanError,
+    ScanOptionError,
+)
+
+DEFAULT_PATHS = [
+    "/home", "/root", "/etc/cron*", "/var/spool/cron", "/etc/environment", "/etc/profile", "/etc/profile.d",
+    "/etc/bash.bashrc", "/etc/bashrc", "/etc/default", "/etc/systemd/system", "/etc/mysql", "/etc/my.cnf",
+    "/etc/my.cnf.d",
+]
+HEAD = 8192
+
+
+def parse_size(value):
+    try:
+        size = human_to_bytes(str(value).strip())
+    except ValueError:
+        raise ScanOptionError(f"max_file_size {value!r} is not a size: give bytes or a size such as 512K or 2M") from None
+    if size <= 0:
+        raise ScanOptionError(f"max_file_size {value!r} must be more than 0")
+    return size
+
+
+def expand(paths):
+    """(roots, missing): each entry of paths made absolute and its wildcards expanded."""
+    roots, missing = [], []
+    for entry in paths:
+        if not os.path.isabs(entry):
+            raise ScanOptionError(f"paths entry {entry!r} is not absolute: give the full path on the host")
+        if any(c in entry for c in "*?["):
+            matched = sorted(glob.glob(entry))
+        else:
+            matched = [entry] if os.path.lexists(entry) else []
+        if not matched:
+            missing.append(entry)
+        roots.extend(os.path.normpath(p) for p in matched)
+    return roots, missing
+
+
+class Tree:
+    """The files under the roots, each once, without leaving the roots through a symbolic link."""
+
+    def __init__(self, roots, exclude, max_size):
+        self.roots = roots
+        self.real_roots = [os.path.realpath(r) for r in roots]
+        self.exclude = exclude
+        self.max_size = max_size
+        self.seen = set()
+        self.skipped = []
+
+    def excluded(self, path):
+        name = os.path.basename(path)
+        return any(fnmatch.fnmatchcase(path if "/" in p else name, p) for p in self.exclude)
+
+    def inside(self, real):
+        return any(real == r or real.startswith(r.rstrip("/") + "/") for r in self.real_roots)
+
+    def skip(self, path, reason):
+        self.skipped.append({"path": path, "reason": reason})
+
+    def files(self):
+        for root in self.roots:
+            if self.excluded(root):
+                continue
+            if os.path.isdir(root):  # a root given as a symbolic link to a directory is followed
+                yield from self.walk(root)
+            else:
+                yield from self.entry(root, explicit=True)
+
+    def walk(self, top):
+        def unreadable(err):
+            self.skip(err.filename or top, "unreadable")
+
+        for dirpath, dirnames, filenames in os.walk(top, onerror=unreadable, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not self.excluded(os.path.join(dirpath, d)))
+            for name in list(dirnames):
+                path = os.path.join(dirpath, name)
+                if os.path.islink(path):  # os.walk does not enter it; its target is scanned if inside
+                    if not self.inside(os.path.realpath(path)):
+                        self.skip(path, "symlink_outside")
+            for name in sorted(filenames):
+                path = os.path.join(dirpath, name)
+                if not self.excluded(path):
+                    yield from self.entry(path, explicit=False)
+
+    def entry(self, path, explicit):
+        """(path, handle-less info) of one file if it is to be read; records why not otherwise."""
+        try:
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):
+                real = os.path.realpath(path)
+                if not explicit and not self.inside(real):
+                    self.skip(path, "symlink_outside")
+                    return
+                info = os.stat(path)
+        except FileNotFoundError:
+            return  # a dangling link, or removed while walking
+        except OSError:
+            self.skip(path, "unreadable")
+            return
+        if not stat.S_ISREG(info.st_mode):
+            return  # FIFOs, sockets and devices are never opened
+        key = (info.st_dev, info.st_ino)
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        if info.st_size > self.max_size:
+            self.skip(path, "too_large")
+            return
+        yield path
+
+
+def read(path, tree):
+    """The text of a regular file, or None when it is binary or unreadable (recorded in tree)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(tree.max_size + 1)
+    except OSError:
+        tree.skip(path, "unreadable")
+        return None
+    if patterns.is_binary(data[:HEAD]):
+        tree.skip(path, "binary")
+        return None
+    if len(data) > tree.max_size:  # grew since it was measured
+        tree.skip(path, "too_large")
+        return None
+    return data.decode("utf-8", "replace")
+
+
+def scan(paths, exclude, max_size):
+    roots, missing = expand(paths)
+    tree = Tree(roots, exclude, max_size)
+    findings, scanned = [], 0
+    for path in tree.files():
+        text = read(path, tree)
+        if text is None:
+            continue
+        scanned += 1
+        findings.extend(patterns.scan_text(text, path))
+    findings.sort(key=lambda f: (f.path, f.line))
+    return findings, scanned, tree.skipped, missing
+
+
+def run(module):
+    p = module.params
+    max_size = parse_size(p["max_file_size"])
+    findings, scanned, skipped, missing = scan(p["paths"], p["exclude"], max_size)
+    unreadable = [s["path"] for s in skipped if s["reason"] == "unreadable"]
+    if unreadable:
+        module.warn(f"{len(unreadable)} path(s) could not be read and were not scanned (first: {unreadable[0]}): "
+                    "run the task with become: true")
+    return {
+        "changed": False,
+        "findings": [f.as_dict() for f in findings],
+        "counts": dict(Counter(f.kind for f in findings)),
+        "files_scanned": scanned,
+        "skipped": skipped,
+        "missing": missing,
+    }
+
+
+def main():
+    argument_spec = dict(
+        paths=dict(type="list", elements="path", default=DEFAULT_PATHS),
+        exclude=dict(type="list", elements="str", default=[]),
+        max_file_size=dict(type="raw", default="1M"),
+        fail_on_findings=dict(type="bool", default=False),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    try:
+        result = run(module)
+    except CredentialScanError as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    if module.params["fail_on_findings"] and result["findings"]:
+        findings = [patterns.Finding(**f) for f in result["findings"]]
+        module.fail_json(msg=f"found {len(findings)} hard-coded credential(s), values masked: "
+                             f"{patterns.summary(findings)}; move them to the instance role or Secrets Manager "
+                             "and remove them from the files", **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
