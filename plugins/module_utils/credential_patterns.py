@@ -139,13 +139,13 @@ def is_password_name(name: str) -> bool:
 
 @dataclass(frozen=True)
 class Word:
-    """One shell word: its text without quotes, where it starts and ends in the line, whether it
-    expands ($VAR, ${VAR}, $(cmd), `cmd` outside single quotes) and whether any of it was unquoted."""
+    """One shell word: its text without quotes, where it starts and ends in the line, its text as
+    written, and whether any letter or digit of it was unquoted."""
 
     value: str
     start: int
     end: int
-    expands: bool
+    raw: str
     bare: bool
 
 
@@ -153,12 +153,10 @@ def read_word(text: str, pos: int) -> Word:
     """Read the shell word that starts at ``pos`` (stops at unquoted white space or an operator)."""
     out = []
     i, n = pos, len(text)
-    expands = bare = False
+    bare = False
     while i < n:
         c = text[i]
         if c in " \t\n" or c in _OPERATORS:
-            if c == "(" and i > pos and text[i - 1] == "$":
-                expands = True
             break
         if c == "'":
             j = text.find("'", i + 1)
@@ -171,8 +169,6 @@ def read_word(text: str, pos: int) -> Word:
             while i < n and text[i] != '"':
                 if text[i] == "\\" and i + 1 < n:
                     i += 1
-                elif text[i] in "$`":
-                    expands = True
                 out.append(text[i])
                 i += 1
             i += 1
@@ -182,12 +178,11 @@ def read_word(text: str, pos: int) -> Word:
             bare = True
             i += 2
             continue
-        if c == "$":
-            expands = True
         bare = bare or c.isalnum()
         out.append(c)
         i += 1
-    return Word("".join(out), pos, min(i, n), expands, bare)
+    end = min(i, n)
+    return Word("".join(out), pos, end, text[pos:end], bare)
 
 
 def shell_segments(text: str) -> list[list[Word]]:
@@ -211,14 +206,30 @@ def shell_segments(text: str) -> list[list[Word]]:
     return [s for s in segments if s]
 
 
-def _is_reference(word: Word, style: str) -> bool:
-    """A value that names a secret rather than holds it: $VAR, $(cmd), {{ vault_x }}, %(x)s, !vault."""
-    value = word.value
-    if word.expands and style != "ini":
+def _expansion_first(raw: str) -> bool:
+    """Whether a shell word as written starts with an expansion ($VAR, ${VAR}, $(cmd), `cmd`, "$VAR"),
+    so that its value comes from elsewhere; '$VAR' in single quotes is literal."""
+    rest = raw.lstrip('"')
+    return not raw.startswith("'") and rest[:1] in ("$", "`")
+
+
+def _after(raw: str, marker: str) -> str:
+    """The raw text after ``marker`` (-p, =) in a word, with the quote it is inside of, if any."""
+    j = raw.find(marker)
+    prefix, rest = raw[:j], raw[j + len(marker):]
+    if "'" in prefix:
+        return "'" + rest
+    return '"' + rest if '"' in prefix else rest
+
+
+def _is_reference(raw: str, value: str, style: str, bare: bool = False) -> bool:
+    """A value that names a secret rather than holds it: $VAR, "$(cmd)", {{ vault_x }}, %(x)s, !vault,
+    and in program sources any unquoted word (an identifier) or an interpolation."""
+    if style == "code" and (bare or re.search(r"\$\{|\$[A-Za-z_]|#\{", value)):
         return True
-    if style == "code" and (word.bare or re.search(r"\$\{|\$[A-Za-z_]|#\{", value)):
+    if style != "ini" and _expansion_first(raw):
         return True
-    return bool(re.search(r"\{\{|\{%|%\([\w.]+\)|^!vault|^!", value))
+    return bool(re.search(r"\{\{|\{%|%\([\w.]+\)|^!", value))
 
 
 def _is_placeholder(value: str) -> bool:
@@ -291,7 +302,8 @@ def _scan_aws(line: _Line, style: str, out: _Collector) -> None:
             continue  # "name: value" only as a YAML key at the start of its line
         word = read_word(text, m.end())
         value = word.value.strip(",;")
-        if not value or _is_reference(word, style) or _is_placeholder(value) or _is_doc_example(value):
+        if not value or _is_reference(word.raw, value, style, word.bare) or _is_placeholder(value) \
+                or _is_doc_example(value):
             continue
         if not re.fullmatch(rf"[{_B64}]+={{0,2}}", value):
             continue
@@ -324,7 +336,7 @@ def _scan_options(line: _Line, style: str, out: _Collector) -> None:
             value = word.value.strip("[](),;")
             if client is not None and i > client and value.startswith("-p") and len(value) > 2:
                 secret = value[2:]
-                if not (_is_reference(word, style) or _is_placeholder(secret)):
+                if not (_is_reference(_after(word.raw, "-p"), secret, style, word.bare) or _is_placeholder(secret)):
                     out.add(line, word.start, word.end, "password_option", "-p", secret)
                 continue
             m = LONG_PASSWORD_OPTION.match(value)
@@ -334,15 +346,15 @@ def _scan_options(line: _Line, style: str, out: _Collector) -> None:
             if _NOT_A_PASSWORD.intersection(name.lower().strip("-").split("-")):
                 continue  # --no-password, --ask-password: switches, not values
             if value[m.end() - 1:m.end()] == "=":
-                secret, source = value[m.end():], word
+                secret, source, raw = value[m.end():], word, _after(word.raw, "=")
             elif client is None and i + 1 < len(segment) and not segment[i + 1].value.startswith("-"):
                 source = segment[i + 1]
-                secret = source.value.strip("[](),;")
+                secret, raw = source.value.strip("[](),;"), source.raw
             else:
                 # --password alone prompts; a MySQL client takes its value only after "=", so in
                 # "mysql --password basis" the next word is the database and the client prompts.
                 continue
-            if secret and not (_is_reference(source, style) or _is_placeholder(secret)):
+            if secret and not (_is_reference(raw, secret, style, source.bare) or _is_placeholder(secret)):
                 out.add(line, word.start, source.end, "password_option", name, secret)
 
 
@@ -353,10 +365,10 @@ def _scan_assignments(line: _Line, style: str, in_section: bool, out: _Collector
         value = ini.group("value")
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
-        word = Word(value, ini.start("value"), max(ini.end("value"), ini.start("value") + 1), False, True)
-        if not (_is_placeholder(value) or _is_reference(word, "ini")):
+        start, end = ini.start("value"), max(ini.end("value"), ini.start("value") + 1)
+        if not (_is_placeholder(value) or _is_reference(value, value, "ini")):
             kind = "mysql_pwd" if ini.group("name").upper() == "MYSQL_PWD" else "option_file_password"
-            out.add(line, word.start, word.end, kind, ini.group("name"), value)
+            out.add(line, start, end, kind, ini.group("name"), value)
         return
     for m in ASSIGNMENT.finditer(text):
         name, sep = m.group("name"), m.group("sep")
@@ -371,7 +383,7 @@ def _scan_assignments(line: _Line, style: str, in_section: bool, out: _Collector
                 continue
         word = read_word(text, m.end())
         value = word.value.strip(",;") if style == "code" else word.value
-        if _is_reference(word, style) or _is_placeholder(value):
+        if _is_reference(word.raw, value, style, word.bare) or _is_placeholder(value):
             continue
         kind = "mysql_pwd" if name.upper() == "MYSQL_PWD" else "password_assignment"
         out.add(line, word.start, max(word.end, word.start + 1), kind, name, value)
