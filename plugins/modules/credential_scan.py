@@ -12,7 +12,7 @@ short_description: Find static AWS keys and hard-coded database passwords in fil
 version_added: 0.1.0
 description:
   - Reads the files under O(paths) on the host and reports every hard-coded credential it
-    recognises, with its file, line and kind. The secret itself is never returned: an access key
+    recognises, with its file, line and kind. The secret itself is never returned; an access key
     id shows only its C(AKIA)/C(ASIA) prefix (C(AKIA****)), every other kind shows C(****).
   - "Recognised: AWS access key ids (C(AKIA…), C(ASIA…)); AWS secret access keys assigned to a
     key-ish name (C(aws_secret_access_key = …), C(AWS_SECRET_ACCESS_KEY=…), C(SecretAccessKey), or right
@@ -22,8 +22,8 @@ description:
     C(~/.my.cnf); literal values of names ending in C(PASS), C(PASSWD), C(PASSWORD) or C(PWD)
     (C(DB_PASS='…'), C(DB_PASSWORD=…), C(db_password: …)); the password of a database URL
     (C(mysql://user:password@host))."
-  - "Not reported: references that hold no secret (C($DB_PASS), C(-p$DB_PASS), C(\"$(aws secretsmanager …)\"),
-    C({{ vault_db_password }}), C(!vault)), C(--password) or C(-p) with no attached value (the
+  - "Not reported: references that hold no secret (C($DB_PASS), C(-p$DB_PASS), C(-p\"$DB_PASS\"), command
+    substitutions, C({{ vault_db_password }}), C(!vault)), C(--password) or C(-p) with no attached value (the
     client prompts), C(password_file=), names such as C(secret_id), switches such as
     C(MARIADB_ALLOW_EMPTY_PASSWORD=yes), placeholders (C(<password>), C(****)) and the example keys
     of the AWS documentation (ending in C(EXAMPLE)). C(docs/credential_scan.md) in the collection
@@ -143,15 +143,35 @@ RETURN = r"""
 findings:
   description:
     - Every credential found, ordered by path and line. Holds no part of any secret.
-    - C(kind) is one of C(aws_access_key_id), C(aws_secret_access_key), C(aws_session_token),
+    - RV(findings[].kind) is one of C(aws_access_key_id), C(aws_secret_access_key), C(aws_session_token),
       C(password_option), C(mysql_pwd), C(option_file_password), C(password_assignment),
       C(url_password).
-    - C(name) is what the value was assigned to (C(DB_PASS), C(aws_secret_access_key)), the option
-      (C(-p), C(--password)) or the URL scheme, or null.
-    - C(masked) is C(AKIA****) or C(ASIA****) for an access key id and C(****) for every other kind.
+    - RV(findings[].name) is what the value was assigned to (C(DB_PASS), C(aws_secret_access_key)), the
+      option (C(-p), C(--password)) or the URL scheme, or null.
   returned: always
   type: list
   elements: dict
+  contains:
+    path:
+      description: The file, as reached under O(paths).
+      type: str
+      sample: /home/ec2-user/.aws/credentials
+    line:
+      description: The 1-based line number (of the physical line, also within a continued command).
+      type: int
+      sample: 3
+    kind:
+      description: What was found.
+      type: str
+      sample: aws_secret_access_key
+    name:
+      description: What the value was assigned to, the option or the URL scheme, or null.
+      type: str
+      sample: aws_secret_access_key
+    masked:
+      description: C(AKIA****) or C(ASIA****) for an access key id, C(****) for every other kind.
+      type: str
+      sample: "****"
   sample:
     - path: /home/ec2-user/.aws/credentials
       line: 2
@@ -188,6 +208,15 @@ skipped:
   returned: always
   type: list
   elements: dict
+  contains:
+    path:
+      description: The file or directory not read.
+      type: str
+      sample: /home/ec2-user/work/basis_20261125.sql.gz
+    reason:
+      description: C(binary), C(too_large), C(unreadable) or C(symlink_outside).
+      type: str
+      sample: binary
   sample:
     - path: /home/ec2-user/work/basis_20261125.sql.gz
       reason: binary
@@ -228,7 +257,8 @@ def parse_size(value):
     try:
         size = human_to_bytes(str(value).strip())
     except ValueError:
-        raise ScanOptionError(f"max_file_size {value!r} is not a size: give bytes or a size such as 512K or 2M") from None
+        raise ScanOptionError(f"max_file_size {value!r} is not a size: give bytes or a size such as 512K "
+                              "or 2M") from None
     if size <= 0:
         raise ScanOptionError(f"max_file_size {value!r} must be more than 0")
     return size
@@ -286,18 +316,17 @@ class Tree:
 
         for dirpath, dirnames, filenames in os.walk(top, onerror=unreadable, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not self.excluded(os.path.join(dirpath, d)))
-            for name in list(dirnames):
+            for name in dirnames:  # os.walk does not enter links; a target inside is walked anyway
                 path = os.path.join(dirpath, name)
-                if os.path.islink(path):  # os.walk does not enter it; its target is scanned if inside
-                    if not self.inside(os.path.realpath(path)):
-                        self.skip(path, "symlink_outside")
+                if os.path.islink(path) and not self.inside(os.path.realpath(path)):
+                    self.skip(path, "symlink_outside")
             for name in sorted(filenames):
                 path = os.path.join(dirpath, name)
                 if not self.excluded(path):
                     yield from self.entry(path, explicit=False)
 
     def entry(self, path, explicit):
-        """(path, handle-less info) of one file if it is to be read; records why not otherwise."""
+        """Yield ``path`` if it is a regular file to read (once); record why not otherwise."""
         try:
             info = os.lstat(path)
             if stat.S_ISLNK(info.st_mode):
