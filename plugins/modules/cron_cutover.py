@@ -407,7 +407,10 @@ class CronFile:
         return text
 
     def write(self, text):
-        info = os.stat(self.path)
+        try:
+            info = os.stat(self.path)
+        except OSError as exc:
+            raise HostError(f"cannot read {self.path}: {exc.strerror}") from None
         host_files.write_file(self.path, text, info.st_mode & 0o7777, info.st_uid, info.st_gid)
 
 
@@ -516,16 +519,17 @@ def run(module):
         result_plan = plan(request, crontab_text, cron_d_text, ledger, now)
 
         script = result_plan.script if result_plan.script and os.path.exists(result_plan.script) else None
-        if result_plan.script and not script and result_plan.move != "stay":
-            module.warn(f"legacy script {result_plan.script} does not exist: nothing to archive")
         archived = None
         if script:
-            dest = host_files.archive_path(p["archive_dir"], request.job, script)
-            archived = {"source": script, "archive": dest}
+            archived = {"source": script, "archive": host_files.archive_path(p["archive_dir"], request.job, script)}
+        elif result_plan.script and result_plan.move != "stay":
+            dest = host_files.archive_path(p["archive_dir"], request.job, result_plan.script)
+            if not os.path.exists(dest):
+                module.warn(f"legacy script {result_plan.script} does not exist: nothing to archive")
         changed = bool(result_plan.crontab_changed or result_plan.cron_d_changed or result_plan.transition or archived)
 
         if changed and not module.check_mode:
-            archived = apply(module, request, result_plan, legacy, cron_file, script, ledger_path) or archived
+            archived = apply(module, request, result_plan, legacy, cron_file, script, ledger, ledger_path) or archived
 
     result = {
         "changed": changed,
@@ -553,10 +557,12 @@ def run(module):
     return result
 
 
-def apply(module, request, result_plan, legacy, cron_file, script, ledger_path):
+def apply(module, request, result_plan, legacy, cron_file, script, ledger, ledger_path):
     """Write what the plan changes. What turns something on is written before what turns something
     off: going forward the new entry first, going back the legacy line first, so that a failure in
-    between leaves the job running twice rather than not at all."""
+    between leaves the job running twice rather than not at all. Retiring archives the script
+    (and records that at once) before its disabled line goes, so a run after a failure still
+    finds the script through the line."""
     done = []
 
     def write_cron_d():
@@ -576,15 +582,24 @@ def apply(module, request, result_plan, legacy, cron_file, script, ledger_path):
             legacy.write(result_plan.crontab_after)
             done.append(legacy.where)
 
-    steps = [write_cron_d, write_crontab] if request.phase in ("cutover", "retired") else [write_crontab, write_cron_d]
-    archived = None
+    archived = []
+
+    def archive():
+        if script:
+            record = host_files.archive_script(script, module.params["archive_dir"], request.job)
+            done.append(record["archive"])
+            ledger_mod.record_archive(ledger, request.job, record)
+            ledger_mod.write(ledger_path, ledger)
+            ledger_mod.record_archive(result_plan.ledger, request.job, record)
+            archived.append(record)
+
+    if request.phase in ("cutover", "retired"):
+        steps = [write_cron_d, archive, write_crontab]
+    else:
+        steps = [write_crontab, write_cron_d]
     try:
         for step in steps:
             step()
-        if script:
-            archived = host_files.archive_script(script, module.params["archive_dir"], request.job)
-            done.append(archived["archive"])
-            ledger_mod.record_archive(result_plan.ledger, request.job, archived)
         if result_plan.transition or archived:
             ledger_mod.write(ledger_path, result_plan.ledger)
     except CutoverError as exc:
@@ -592,7 +607,7 @@ def apply(module, request, result_plan, legacy, cron_file, script, ledger_path):
             exc.args = (f"{exc} (already changed: {', '.join(done)}; run the task again to finish)",)
             exc.changed = True
         raise
-    return archived
+    return archived[0] if archived else None
 
 
 def main():
@@ -631,6 +646,9 @@ def main():
         result = run(module)
     except CutoverError as exc:
         module.fail_json(msg=str(exc), changed=getattr(exc, "changed", False))
+    except OSError as exc:
+        module.fail_json(msg=f"{exc.filename or 'the host'}: {exc.strerror or exc}; run the task with become: true "
+                             "if this is a permission problem")
     module.exit_json(**result)
 
 

@@ -8,11 +8,15 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import multiprocessing
 import re
+import resource
+import signal
 import stat
 from pathlib import Path
 
 import pytest
+from ansible.module_utils.common import warnings as module_warnings
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.jram.dumphost.plugins.module_utils import cutover_ledger as lg
 from ansible_collections.jram.dumphost.plugins.modules import cron_cutover
@@ -87,6 +91,10 @@ def host(tmp_path):
 
 
 def run(args: dict, check: bool = False, diff: bool = True) -> dict:
+    # Each module run is its own process under Ansible; in one test process the warnings
+    # AnsibleModule collects would carry over from one run to the next.
+    module_warnings._global_warnings.clear()
+    module_warnings._global_deprecations.clear()
     out = io.StringIO()
     with patch_module_args({**args, "_ansible_check_mode": check, "_ansible_diff": diff}), \
             contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exc:
@@ -355,3 +363,40 @@ def test_cron_env_lines_are_written(host):
 def test_no_diff_when_not_asked(host):
     result = run(host.args(), check=True, diff=False)
     assert result["changed"] is True and "diff" not in result
+
+
+def _run_with_file_size_limit(args: dict, limit: int, queue) -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    queue.put(run(args))
+
+
+def test_a_retirement_cut_short_after_archiving_finishes_on_the_next_run(host):
+    # A big legacy file, so that the disk "fills up" when it is rewritten, after the archive.
+    padding = ("# " + "x" * 98 + "\n") * 200
+    host.original = padding.encode() + host.original
+    host.legacy.write_bytes(host.original)
+    change(host, host.args(phase="parallel"))
+    change(host, host.args(phase="cutover", force=True, reason="x"))
+    host.record(lg.record_run, "datatransit", "2026-11-25", "ok")
+    host.record(lg.record_run, "datatransit", "2026-11-26", "ok")
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_run_with_file_size_limit, args=(host.args(phase="retired"), 16384, queue))
+    proc.start()
+    proc.join(60)
+    failed = queue.get(timeout=5)
+    assert failed["failed"] and failed["changed"] is True
+    assert f"cannot write {host.legacy}" in failed["msg"] and "run the task again to finish" in failed["msg"]
+    archived = host.archive / "datatransit" / "ggh_datatransit.sh"
+    assert archived.exists() and not (host.home / "ggh_datatransit.sh").exists()
+    assert host.legacy.read_bytes() != host.original and b"#jram.dumphost[datatransit]" in host.legacy.read_bytes()
+    ledger = json.loads(host.ledger.read_text())
+    assert ledger["jobs"]["datatransit"]["phase"] == "cutover"  # not retired yet...
+    assert ledger["jobs"]["datatransit"]["archived"][0]["mode"] == "0755"  # ...but the archive is on record
+
+    finished = run(host.args(phase="retired"))
+    assert finished["changed"] is True and finished["transition"]["to"] == "retired"
+    assert b"ggh_datatransit" not in host.legacy.read_bytes()
+    assert "warnings" not in finished, finished["warnings"]  # the script is in the archive, not lost
+    assert run(host.args(phase="retired"))["changed"] is False
