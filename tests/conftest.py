@@ -5,51 +5,21 @@ already running is left as it was found."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import shlex
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
 
-from sandbox import config, mariadb  # noqa: E402
+from sandboxtest import Sandbox, make_host, remove_host, run_playbook  # noqa: E402, F401
 
-
-@dataclass
-class Sandbox:
-    settings: config.Settings
-    env: dict[str, str]
-    state: dict
-
-    @property
-    def host(self) -> str:
-        return self.settings.host
-
-    def sql(self, statements: str, database: str | None = None) -> str:
-        """Run SQL as MariaDB root (socket auth) and return the tab-separated rows."""
-        return mariadb.sql(self.settings, statements, database)
-
-    def client(self, service: str):
-        """A boto3 client to moto, with the sandbox's non-secret tool credentials."""
-        return boto3.client(service, endpoint_url=self.env["AWS_ENDPOINT_URL"],
-                            region_name=self.env["AWS_DEFAULT_REGION"],
-                            aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
-
-    def exec(self, *argv: str, user: str = "root", check: bool = True, input: str | None = None):
-        """Run a command inside the dump host container."""
-        proc = subprocess.run(["podman", "exec", "-i", "--user", user, self.host, *argv],
-                              capture_output=True, text=True, input=input)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"{shlex.join(argv)} in {self.host} failed ({proc.returncode}): {proc.stderr}")
-        return proc
+from sandbox import config  # noqa: E402
 
 
 def _read_env(path: Path) -> dict[str, str]:
@@ -79,24 +49,6 @@ def sandbox() -> Sandbox:
         _sandbox_cmd("down")
 
 
-def make_host(sandbox: Sandbox, name: str) -> Sandbox:
-    """Start another dump host container from the sandbox image, in the legacy state, and
-    return a Sandbox view whose .host/.exec address it. Remove it with remove_host()."""
-    from sandbox import host as sandbox_host
-
-    remove_host(name)
-    settings = dataclasses.replace(sandbox.settings, host=name)
-    sandbox_host.podman("run", "-d", "--name", name, "--hostname", name, "--network", "host", "--systemd", "always",
-                        *sandbox_host.RUN_OPTS, sandbox_host.IMAGE, "/sbin/init")
-    sandbox_host.wait_booted(settings)
-    sandbox_host.provision(settings, sandbox.state)
-    return Sandbox(settings, sandbox.env, sandbox.state)
-
-
-def remove_host(name: str) -> None:
-    subprocess.run(["podman", "rm", "--force", "--time", "10", name], capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def fresh_host(sandbox, request):
     """A dump host of its own for one test module (named after it), in the legacy state."""
@@ -105,22 +57,6 @@ def fresh_host(sandbox, request):
     yield box
     if os.environ.get("SANDBOX_KEEP_HOSTS") != "1":
         remove_host(name)
-
-
-def run_playbook(playbook: str, *args: str, host: str | None = None, env: dict | None = None, check: bool = True):
-    """ansible-playbook from the repository root with the sandbox inventory, its dump host
-    being the container `host` (default: the sandbox's); returns the CompletedProcess
-    (stdout and stderr merged in .stdout)."""
-    bin_dir = Path(sys.executable).parent
-    full_env = {**os.environ, **(env or {}), **({"SANDBOX_HOST": host} if host else {}),
-                "PATH": f"{bin_dir}:{os.environ['PATH']}",
-                "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0", "NO_COLOR": "1"}
-    proc = subprocess.run([bin_dir / "ansible-playbook", "-i", str(REPO / "inventories" / "sandbox"),
-                           str(REPO / playbook), *args],
-                          cwd=REPO, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{playbook} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-8000:]}")
-    return proc
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ cleanup() {
 trap cleanup EXIT
 
 packages=systemd,systemd-sysv,dbus,cron,openssh-server,sudo,python3,python3-venv,\
-mariadb-client,gzip,zstd,ca-certificates,procps,tzdata,less,iproute2,logrotate,curl,passwd
+mariadb-client,gzip,zstd,ca-certificates,procps,tzdata,less,iproute2,logrotate,curl,passwd,python3-apt
 
 echo "image: debootstrap bookworm from $mirror (a few minutes)" >&2
 debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" >"$root.log" 2>&1 \
