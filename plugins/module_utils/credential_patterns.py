@@ -29,7 +29,10 @@ KINDS = {
 
 MASK = "****"
 # The example credentials of the AWS documentation, found in vendored docs and tests everywhere.
-DOC_EXAMPLE_SUFFIXES = ("EXAMPLE", "EXAMPLEKEY")
+DOC_EXAMPLE = "EXAMPLE"
+# Values filled in elsewhere: Jinja ({{ x }}, {% %}), Python formats (%(x)s, %s, {}, {0}), YAML tags
+# (!vault), build templates (@DB_PASS@) and Windows variables (%DB_PASS%).
+TEMPLATE = re.compile(r"\{\{|\{%|%\([\w.]+\)[sdr]?|%[sdr]\b|\{\d*\}|^!|^@\w+@?$|^%\w+%$")
 
 MYSQL_CLIENTS = (
     "mysql", "mysqldump", "mysqladmin", "mysqlimport", "mysqlcheck", "mysqlshow", "mysqlpump", "mysqlbinlog",
@@ -41,7 +44,8 @@ CODE_EXTENSIONS = (".py", ".rb", ".pl", ".pm", ".js", ".mjs", ".ts", ".php", ".j
 CODE_SHEBANG = re.compile(r"^#!.*\b(python[0-9.]*|perl|ruby|node|php|lua)\b")
 INI_EXTENSIONS = (".cnf", ".ini")
 SECTION = re.compile(r"^\[[A-Za-z0-9_][A-Za-z0-9_.:@ -]*\]\s*$")
-INI_LINE = re.compile(r"^\s*(?P<name>[A-Za-z_][\w.-]*)\s*[=:]\s*(?P<value>.*?)\s*$")
+SECTIONS = re.compile(r"^\[[A-Za-z0-9_][A-Za-z0-9_.:@ -]*\][ \t]*\r?$", re.MULTILINE)
+INI_LINE = re.compile(r"^\s*(?P<name>[A-Za-z_][\w.-]*)\s*=\s*(?P<value>.*?)\s*$")
 
 _B64 = "A-Za-z0-9/+"
 ACCESS_KEY_ID = re.compile(r"(?<![A-Za-z0-9])(?P<value>(?:AKIA|ASIA)[A-Z0-9]{16})(?![A-Za-z0-9])")
@@ -52,7 +56,7 @@ SECRET_AFTER_ID = re.compile(
 # NAME <sep> VALUE, where the separator is =, :=, =>, ": " (YAML), ":" after a quoted name (JSON,
 # Python dicts) or, for the AWS names only, white space ("aws configure set NAME VALUE").
 ASSIGNMENT = re.compile(
-    r"(?<![\w.$/{-])(?P<q>[\"']?)(?P<name>[A-Za-z_][\w.-]*)(?P=q)"
+    r"(?<![\w.$/-])(?<!\$\{)(?P<q>[\"']?)(?P<name>[A-Za-z_][\w.-]*)(?P=q)"
     r"(?P<sep>\s*(?:=>|:=|=(?!=)|:(?=\s)|(?<=[\"']):)\s*|\s+)")
 AWS_SECRET_NAME = re.compile(r"(?i)(?:^|[_.-])(?:aws[-_]?)?secret[-_]?(?:access[-_]?)?key$|secretaccesskey$")
 AWS_TOKEN_NAME = re.compile(r"(?i)(?:^|[_.-])(?:aws[-_]?)?(?:session|security)[-_]?token$")
@@ -61,12 +65,17 @@ LONG_PASSWORD_OPTION = re.compile(r"(?i)^--(?:[a-z0-9]+-)*(?:password|passwd|pas
 URL_PASSWORD = re.compile(
     r"(?i)\b(?P<name>mysql|mariadb|mysql\+\w+|postgres(?:ql)?|mongodb(?:\+srv)?|redis|rediss|amqps?)://"
     r"[^:/\s@'\"]*:(?P<value>[^@\s/'\"]+)@")
+AWS_HINT = re.compile(r"(?i)secret|token|AKIA|ASIA")
+OPTION_HINT = re.compile(r"(?i)-p[^\s]|--[\w-]*(?:pass|pwd)")
+PASSWORD_HINT = re.compile(r"(?i)pass|pw")
+# Searched in the lower-cased text (faster than a case-insensitive pattern).
+ANY_HINT = re.compile(r"secret|token|akia|asia|://|-p[^\s]|pass|pw")
 _PASSWORD_WORDS = ("pass", "passwd", "password", "pwd", "pw", "passphrase")
 # Parts of names that switch a password feature rather than hold one (MARIADB_ALLOW_EMPTY_PASSWORD).
 _NOT_A_PASSWORD = {"allow", "empty", "random", "generate", "skip", "prompt", "ask", "old", "no"}
 _PLACEHOLDERS = {
     "", "password", "passwd", "pass", "pwd", "secret", "value", "none", "null", "nil", "~", "true", "false",
-    "yes", "no", "on", "off", "redacted", "...", "…",
+    "yes", "no", "on", "off", "redacted", "...", "…", "string", "str",
 }
 _OPERATORS = "|&;()<>`"
 
@@ -229,17 +238,24 @@ def _is_reference(raw: str, value: str, style: str, bare: bool = False) -> bool:
         return True
     if style != "ini" and _expansion_first(raw):
         return True
-    return bool(re.search(r"\{\{|\{%|%\([\w.]+\)|^!", value))
+    return bool(TEMPLATE.search(value))
 
 
 def _is_placeholder(value: str) -> bool:
+    """Empty, a type name, a mask, <password>, or the start of a structure ({...}, [...], @{...})."""
+    if value.lstrip().startswith(("{", "[", "@{", "@(")):
+        return True
     v = value.strip().strip(",;").lower()
+    if (v.isdigit() and len(v) <= 2) or not any(c.isalnum() for c in v):
+        return True  # an enum or flag (TASK_LOGON_PASSWORD = 1), or punctuation: not a password
     return (v in _PLACEHOLDERS or set(v) <= set("*x.") or bool(re.fullmatch(r"<[^>]*>|\[[^\]]*\]|\{[^}]*\}", v))
             or v in ("|", ">", "|-", ">-", "|+", ">+"))
 
 
 def _is_doc_example(value: str) -> bool:
-    return value.endswith(DOC_EXAMPLE_SUFFIXES)
+    """The AWS documentation's keys and tokens (AKIAIOSFODNN7EXAMPLE, …EXAMPLEKEY, tokens with EXAMPLE
+    inside) and filled-in shapes such as ASIAXXXXXXXXXXXXXXXX."""
+    return DOC_EXAMPLE in value or len(set(value[4:])) == 1
 
 
 class _Line:
@@ -255,15 +271,34 @@ class _Line:
         return self.first + bisect.bisect_right(self.starts, offset) - 1
 
 
+def _continues(physical: str) -> bool:
+    physical = physical.rstrip("\r")
+    return (len(physical) - len(physical.rstrip("\\"))) % 2 == 1
+
+
 def logical_lines(text: str):
+    """The logical lines of ``text`` that may hold a credential: those with one of the rules' words,
+    joined with the lines they continue or are continued from. The words are found in one pass over
+    the whole text; the other lines are never built."""
     lines = text.split("\n")
-    i = 0
-    while i < len(lines):
-        first = i + 1
-        parts, starts, length = [], [], 0
+    lower = text.lower()
+    candidates, number, last = [], 0, 0
+    for m in ANY_HINT.finditer(lower):
+        number += lower.count("\n", last, m.start())
+        last = m.start()
+        if not candidates or candidates[-1] != number:
+            candidates.append(number)
+    done = -1
+    for index in candidates:
+        if index <= done:
+            continue
+        start = index
+        while start > 0 and start - 1 > done and _continues(lines[start - 1]):
+            start -= 1
+        parts, starts, length, i = [], [], 0, start
         while True:
             physical = lines[i].rstrip("\r")
-            continued = (len(physical) - len(physical.rstrip("\\"))) % 2 == 1 and i + 1 < len(lines)
+            continued = _continues(physical) and i + 1 < len(lines)
             piece = physical[:-1] + " " if continued else physical
             starts.append(length)
             parts.append(piece)
@@ -271,7 +306,8 @@ def logical_lines(text: str):
             i += 1
             if not continued:
                 break
-        yield _Line("".join(parts), starts, first)
+        done = i - 1
+        yield _Line("".join(parts), starts, start + 1)
 
 
 class _Collector:
@@ -301,7 +337,7 @@ def _scan_aws(line: _Line, style: str, out: _Collector) -> None:
         if sep.strip() == ":" and not m.group("q") and text[:m.start()].strip(" -"):
             continue  # "name: value" only as a YAML key at the start of its line
         word = read_word(text, m.end())
-        value = word.value.strip(",;")
+        value = word.value.rstrip(",;)]}")
         if not value or _is_reference(word.raw, value, style, word.bare) or _is_placeholder(value) \
                 or _is_doc_example(value):
             continue
@@ -374,15 +410,15 @@ def _scan_assignments(line: _Line, style: str, in_section: bool, out: _Collector
         name, sep = m.group("name"), m.group("sep")
         if not sep.strip() or not is_password_name(name):
             continue
-        if ":" in sep and not m.group("q"):
-            # YAML "name: value": the key starts the line and the value is its only word.
-            if text[:m.start()].strip(" -") != "":
-                continue
-            rest = read_word(text, m.end())
-            if re.sub(r"\s+#.*$", "", text[rest.end:]).strip():
-                continue
         word = read_word(text, m.end())
-        value = word.value.strip(",;") if style == "code" else word.value
+        if sep.strip() == ":":
+            if m.group("q"):
+                # "name": value in JSON, a Python or Jinja dict: only a quoted value is a literal.
+                if word.bare:
+                    continue
+            elif text[:m.start()].strip(" -") or re.sub(r"\s+#.*$", "", text[word.end:]).strip():
+                continue  # YAML name: value counts only as a key starting its line, the value its only word
+        value = word.value.rstrip(",;)]}")  # the end of a call, list or dict
         if _is_reference(word.raw, value, style, word.bare) or _is_placeholder(value):
             continue
         kind = "mysql_pwd" if name.upper() == "MYSQL_PWD" else "password_assignment"
@@ -401,19 +437,24 @@ def scan_text(text: str, path: str = "") -> list[Finding]:
     """Every credential in ``text`` (the content of the file ``path``), in line order."""
     first_line = text.split("\n", 1)[0]
     style = file_style(path, first_line)
+    # Option file sections ([client], [mysqldump]); in a script (a heredoc writing an option file)
+    # the lines that follow stay shell lines.
+    sections = [] if style != "shell" or first_line.startswith("#!") else \
+        [text.count("\n", 0, m.start()) + 1 for m in SECTIONS.finditer(text)]
     out = _Collector(path)
-    in_section = False
     for line in logical_lines(text):
         out.next_line()
         if SECTION.match(line.text):
-            # An option file's section ([client], [mysqldump]); in a script (a heredoc writing one)
-            # the lines that follow stay shell lines.
-            in_section = style == "shell" and not first_line.startswith("#!")
             continue
-        _scan_aws(line, style, out)
-        _scan_urls(line, out)
-        _scan_options(line, style, out)
-        _scan_assignments(line, style, in_section, out)
+        in_section = bool(sections) and sections[0] < line.first
+        if AWS_HINT.search(line.text):
+            _scan_aws(line, style, out)
+        if "://" in line.text:
+            _scan_urls(line, out)
+        if OPTION_HINT.search(line.text):
+            _scan_options(line, style, out)
+        if PASSWORD_HINT.search(line.text):
+            _scan_assignments(line, style, in_section, out)
     return [f for *_, f in sorted(out.found, key=lambda item: item[:2])]
 
 

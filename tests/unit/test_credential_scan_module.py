@@ -41,9 +41,11 @@ DOCKER_PASS = "D0cker-Env-Pw"
 PROFILE_PASS = "Pr0file_Pw!"
 URL_PASS = "Url5ecret"
 CONTINUED_PASS = "C0ntinued"
+JSON_KEY_ID = "AKIAZ7QXPJSONOUTPUT5"
+JSON_SECRET = "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"
 PLANTED = [KEY_ID, SECRET_KEY, SESSION_KEY_ID, SESSION_SECRET, SESSION_TOKEN, ENV_SECRET, PY_SECRET, CSV_KEY_ID,
            CSV_SECRET, SCRIPT_PASS, OPTION_PASS, LONG_OPTION_PASS, SPACE_OPTION_PASS, ENVIRONMENT_PASS, CNF_PASS,
-           CRON_PASS, DOCKER_PASS, PROFILE_PASS, URL_PASS, CONTINUED_PASS]
+           CRON_PASS, DOCKER_PASS, PROFILE_PASS, URL_PASS, CONTINUED_PASS, JSON_KEY_ID, JSON_SECRET]
 
 # Each leak in its realistic file; the expected findings are (path, line, kind, name).
 LEAKS = {
@@ -95,6 +97,12 @@ LEAKS = {
     "etc/profile.d/legacy_db.sh": (
         f'export DB_USER=ggh_reader\nexport DB_PASSWORD="{PROFILE_PASS}"\n',
         [(2, "password_assignment", "DB_PASSWORD")]),
+    "home/ec2-user/legacy-dump-key.json": (  # what "aws iam create-access-key" printed, kept
+        '{\n    "AccessKey": {\n        "UserName": "legacy-dump",\n'
+        f'        "AccessKeyId": "{JSON_KEY_ID}",\n        "Status": "Active",\n'
+        f'        "SecretAccessKey": "{JSON_SECRET}",\n        "CreateDate": "2019-04-01T00:00:00+00:00"\n'
+        "    }\n}\n",
+        [(4, "aws_access_key_id", "AccessKeyId"), (6, "aws_secret_access_key", "SecretAccessKey")]),
     "home/ec2-user/Downloads/legacy-dump_accessKeys.csv": (
         f"Access key ID,Secret access key\n{CSV_KEY_ID},{CSV_SECRET}\n",
         [(2, "aws_access_key_id", None), (2, "aws_secret_access_key", None)]),
@@ -144,6 +152,17 @@ LOOKALIKES = {
     "home/ops/notes.md": (
         "Deploy commit 3f786850e387550fdab836ed7e6dc881de23001b; key ids look like AKIA followed by 16 characters.\n"
         "Connect with mysql://ggh_reader:${DB_PASS}@db/basis or mysql://db/basis.\n"),
+    "home/ops/templates/ggh_datatransit.sh.in": "#!/bin/bash\nDB_PASS='@DB_PASS@'\nMYSQL_PWD=%MYSQL_PWD%\n",
+    "home/ops/roles/aws/tasks/main.yml": (
+        "- name: Store the credentials\n"
+        "  ansible.builtin.set_fact:\n"
+        "    creds: \"{{ {'username': 'dump',\n"
+        "               'password': db_passwords[item]} }}\"\n"
+        "    access_key: ASIAXXXXXXXXXXXXXXXX\n"),
+    "home/ops/app/dump.py": (
+        'cmd.append("--password=%s" % shlex.quote(password))\n'
+        'SAMPLE = {"SessionToken": "AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHG'
+        'BuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwthAx7mSEI"}\n'),
     "etc/login.defs": "PASS_MAX_DAYS\t99999\nPASS_MIN_DAYS\t0\nENCRYPT_METHOD SHA512\n",
     "etc/sudoers.d/90-cloud-init-users": "ec2-user ALL=(ALL) NOPASSWD:ALL\n",
 }
@@ -221,7 +240,8 @@ def test_masks_show_only_the_key_prefix(host):
             assert finding["masked"] == "****", finding
     prefixes = {f["path"].rsplit("/", 1)[-1]: f["masked"] for f in result["findings"]
                 if f["kind"] == "aws_access_key_id"}
-    assert prefixes == {"credentials": "AKIA****", "config": "ASIA****", "legacy-dump_accessKeys.csv": "AKIA****"}
+    assert prefixes == {"credentials": "AKIA****", "config": "ASIA****", "legacy-dump_accessKeys.csv": "AKIA****",
+                        "legacy-dump-key.json": "AKIA****"}
 
 
 def test_check_mode_reports_the_same(host):
