@@ -59,6 +59,12 @@ def up(s: Settings, state: dict) -> bool:
         created = True
     elif status != "running":
         podman("start", s.host)
+    label = '{{ index .Config.Labels "jram.recipe" }}'
+    built_from = subprocess.run(["podman", "container", "inspect", "--format", label, s.host],
+                                capture_output=True, text=True).stdout.strip()
+    if built_from != image_recipe_digest():
+        print(f"sandbox: note: host {s.host} runs an image from an older recipe; "
+              "'make sandbox-down && make sandbox-up' recreates it in the legacy state", file=sys.stderr)
     wait_booted(s)
     if created:
         provision(s, state)
