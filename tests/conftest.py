@@ -52,7 +52,7 @@ def sandbox() -> Sandbox:
 @pytest.fixture(scope="module")
 def fresh_host(sandbox, request):
     """A dump host of its own for one test module (named after it), in the legacy state."""
-    name = "jram-t-" + request.module.__name__.rsplit(".", 1)[-1].replace("_", "-")[:40]
+    name = f"{sandbox.host}-t-" + request.module.__name__.rsplit(".", 1)[-1].replace("_", "-")[:40]
     box = make_host(sandbox, name)
     yield box
     if os.environ.get("SANDBOX_KEEP_HOSTS") != "1":

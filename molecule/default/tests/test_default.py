@@ -7,7 +7,7 @@ import os
 import boto3
 import pytest
 
-testinfra_hosts = ["podman://molecule-dumphost"]
+testinfra_hosts = [f"podman://{os.environ.get('SANDBOX_HOST', 'jram-dumphost')}-molecule"]
 
 LEGACY_CRONTAB_JOBS = ("ggh_datatransit.sh", "ggh_contract_status.sh", "ggh_schema_snapshot.sh")
 
