@@ -253,7 +253,7 @@ def _is_placeholder(value: str) -> bool:
 
 
 def _is_doc_example(value: str) -> bool:
-    """The AWS documentation's keys and tokens (AKIAIOSFODNN7EXAMPLE, …EXAMPLEKEY, tokens with EXAMPLE
+    """The AWS documentation's keys and tokens (AKIA…7EXAMPLE, …EXAMPLEKEY, tokens with EXAMPLE
     inside) and filled-in shapes such as ASIAXXXXXXXXXXXXXXXX."""
     return DOC_EXAMPLE in value or len(set(value[4:])) == 1
 
