@@ -1,21 +1,27 @@
 #!/usr/bin/env python3
 # Copyright: JRAM infrastructure team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Associate, replace or remove the instance profile of one EC2 instance, and wait until the
-association has settled. Run on the controller by the instance_role tasks with the Python that
-runs Ansible (it has boto3, as amazon.aws needs); prints one JSON object.
+"""The two settings of one EC2 instance phase 3 changes: its instance profile association
+(associate, replace or remove) and its metadata options (http_tokens, hop limit, endpoint).
+Changes only what differs, waits until the change has settled, honours --check. Run on the
+controller by the instance_role tasks with the Python that runs Ansible (it has boto3, as
+amazon.aws needs); prints one JSON object.
 
-Why not amazon.aws.ec2_instance: it associates and replaces even in check mode (its
+Why not amazon.aws.ec2_instance: it associates and replaces a profile even in check mode (its
 add_or_update_instance_profile has no check-mode guard) and cannot remove an association, which
-the rescue and the rollback of phase 3 need. A module (jram.dumphost.instance_profile_association)
-would be the better home; roles in a collection cannot carry modules of their own.
+the rescue and the rollback need; and for metadata options it sends every option, taking the
+ones it does not change from DescribeInstances, so it fails with a None parameter when an
+option is missing there (moto drops the options a ModifyInstanceMetadataOptions call did not
+name). A module would be the better home (jram.dumphost.instance_settings); roles in
+a collection cannot carry modules of their own.
 
-  profile_association.py --instance-id I (--profile NAME_OR_ARN [--replace] | --absent) [--check]
-                         [--wait-timeout S] [--endpoint-url U] [--region R]
+  instance_settings.py --instance-id I [--profile NAME_OR_ARN [--replace] | --absent]
+                       [--http-tokens required|optional] [--hop-limit N] [--http-endpoint enabled|disabled]
+                       [--check] [--wait-timeout S] [--endpoint-url U] [--region R]
 
-Output: {"changed", "action" (none|associate|replace|disassociate), "before", "after", "msg"};
-before/after are {"association_id", "instance_profile_arn", "state"} or null. Exit 1 on failure,
-with {"failed": true, "msg"}."""
+Output: {"changed", "actions" (list of what was or would be done), "before", "after", "msg"};
+before/after are {"profile" (ARN or "none"), "http_tokens", "hop_limit", "http_endpoint"}.
+Exit 1 on failure, with {"failed": true, "msg"}."""
 
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 
-class AssociationError(Exception):
+class SettingsError(Exception):
     pass
 
 
@@ -50,8 +56,8 @@ def profile_arn(iam, name_or_arn: str) -> str:
         return iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
-            raise AssociationError(f"instance profile {name_or_arn} does not exist: create it first (phase 1, "
-                          "playbooks/phase1_infra.yml)") from None
+            raise SettingsError(f"instance profile {name_or_arn} does not exist: create it first (phase 1, "
+                                "playbooks/phase1_infra.yml)") from None
         raise
 
 
@@ -64,53 +70,103 @@ def settle(ec2, instance_id: str, wanted: str | None, timeout: int) -> dict | No
                                                and now["state"] == "associated"):
             return now
         if time.time() > deadline:
-            raise AssociationError(f"instance {instance_id}: the profile association did not settle within {timeout} "
-                          f"seconds (now {now}); check it in the EC2 console")
+            raise SettingsError(f"instance {instance_id}: the profile association did not settle within "
+                                f"{timeout} seconds (now {now}); check it in the EC2 console")
         time.sleep(2)
 
 
-def run(args: argparse.Namespace) -> dict:
-    session = boto3.session.Session(region_name=args.region or None)
-    ec2 = session.client("ec2", endpoint_url=args.endpoint_url or None)
-    before = current(ec2, args.instance_id)
+def options(ec2, instance_id: str) -> dict:
+    found = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    meta = found.get("MetadataOptions", {})
+    return {"http_tokens": meta.get("HttpTokens", "optional"), "hop_limit": meta.get("HttpPutResponseHopLimit", 1),
+            "http_endpoint": meta.get("HttpEndpoint", "enabled"), "state": meta.get("State", "applied")}
+
+
+def settle_options(ec2, instance_id: str, timeout: int) -> dict:
+    deadline = time.time() + timeout
+    while True:
+        now = options(ec2, instance_id)
+        if now["state"] == "applied":
+            return now
+        if time.time() > deadline:
+            raise SettingsError(f"instance {instance_id}: the metadata options were not applied within {timeout} "
+                                "seconds; check them in the EC2 console")
+        time.sleep(2)
+
+
+def change_association(args, session, ec2, before: dict | None) -> tuple[str | None, str]:
+    """Associate/replace/remove as asked; returns (action or None, the profile ARN afterwards)."""
+    was = before["instance_profile_arn"] if before else "none"
     if args.absent:
         if before is None:
-            return {"changed": False, "action": "none", "before": None, "after": None,
-                    "msg": f"instance {args.instance_id} has no instance profile"}
+            return None, "none"
         if not args.check:
             ec2.disassociate_iam_instance_profile(AssociationId=before["association_id"])
             settle(ec2, args.instance_id, None, args.wait_timeout)
-        return {"changed": True, "action": "disassociate", "before": before, "after": None,
-                "msg": f"instance {args.instance_id}: removed instance profile {before['instance_profile_arn']}"}
-
+        return f"removed instance profile {was}", "none"
     arn = profile_arn(session.client("iam", endpoint_url=args.endpoint_url or None), args.profile)
     if before and before["instance_profile_arn"] == arn:
-        return {"changed": False, "action": "none", "before": before, "after": before,
-                "msg": f"instance {args.instance_id} has instance profile {arn} already"}
+        return None, arn
     if before and not args.replace:
-        raise AssociationError(f"instance {args.instance_id} has instance profile {before['instance_profile_arn']} "
-                      f"associated, not {arn}; replace it only when told to")
-    action = "replace" if before else "associate"
-    after = {"association_id": None, "instance_profile_arn": arn, "state": "associated"}
+        raise SettingsError(f"instance {args.instance_id} has instance profile {was} associated, not {arn}; "
+                            "replace it only when told to")
     if not args.check:
         if before:
             ec2.replace_iam_instance_profile_association(IamInstanceProfile={"Arn": arn},
                                                          AssociationId=before["association_id"])
         else:
             ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": arn}, InstanceId=args.instance_id)
-        after = settle(ec2, args.instance_id, arn, args.wait_timeout)
-    was = before["instance_profile_arn"] if before else "no instance profile"
-    return {"changed": True, "action": action, "before": before, "after": after,
-            "msg": f"instance {args.instance_id}: {was} -> {arn}"}
+        settle(ec2, args.instance_id, arn, args.wait_timeout)
+    return (f"replaced instance profile {was} with {arn}" if before else f"associated instance profile {arn}"), arn
+
+
+def change_options(args, ec2, before: dict) -> tuple[str | None, dict]:
+    """Set the metadata options asked for; only those, and only when one differs."""
+    wanted = {"http_tokens": args.http_tokens, "hop_limit": args.hop_limit, "http_endpoint": args.http_endpoint}
+    wanted = {k: v for k, v in wanted.items() if v is not None}
+    differ = {k: v for k, v in wanted.items() if before[k] != v}
+    if not differ:
+        return None, before
+    if not args.check:
+        request = {"HttpTokens": wanted.get("http_tokens"), "HttpPutResponseHopLimit": wanted.get("hop_limit"),
+                   "HttpEndpoint": wanted.get("http_endpoint")}
+        ec2.modify_instance_metadata_options(InstanceId=args.instance_id,
+                                             **{k: v for k, v in request.items() if v is not None})
+        settle_options(ec2, args.instance_id, args.wait_timeout)
+    after = {**before, **wanted}
+    return "metadata options " + ", ".join(f"{k} {before[k]} -> {v}" for k, v in differ.items()), after
+
+
+def run(args: argparse.Namespace) -> dict:
+    session = boto3.session.Session(region_name=args.region or None)
+    ec2 = session.client("ec2", endpoint_url=args.endpoint_url or None)
+    association = current(ec2, args.instance_id)
+    meta = options(ec2, args.instance_id)
+    before = {"profile": association["instance_profile_arn"] if association else "none",
+              **{k: meta[k] for k in ("http_tokens", "hop_limit", "http_endpoint")}}
+    actions = []
+    profile = before["profile"]
+    if args.profile or args.absent:
+        action, profile = change_association(args, session, ec2, association)
+        actions += [action] if action else []
+    action, meta = change_options(args, ec2, meta)
+    actions += [action] if action else []
+    after = {"profile": profile, **{k: meta[k] for k in ("http_tokens", "hop_limit", "http_endpoint")}}
+    what = "; ".join(actions) if actions else "nothing to change"
+    return {"changed": bool(actions), "actions": actions, "before": before, "after": after,
+            "msg": f"instance {args.instance_id}: {'(check mode) would have ' if args.check and actions else ''}{what}"}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instance-id", required=True)
-    target = parser.add_mutually_exclusive_group(required=True)
+    target = parser.add_mutually_exclusive_group()
     target.add_argument("--profile", help="instance profile name or ARN to associate")
     target.add_argument("--absent", action="store_true", help="remove any association")
     parser.add_argument("--replace", action="store_true", help="replace a different association")
+    parser.add_argument("--http-tokens", choices=["required", "optional"])
+    parser.add_argument("--hop-limit", type=int, choices=range(1, 65), metavar="1..64")
+    parser.add_argument("--http-endpoint", choices=["enabled", "disabled"])
     parser.add_argument("--check", action="store_true", help="say what would change, change nothing")
     parser.add_argument("--wait-timeout", type=int, default=120)
     parser.add_argument("--endpoint-url", default="")
@@ -118,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result = run(args)
-    except AssociationError as exc:
+    except SettingsError as exc:
         result = {"failed": True, "msg": str(exc)}
     except (ClientError, BotoCoreError) as exc:
         result = {"failed": True, "msg": f"instance {args.instance_id}: AWS refused the change: {exc}"}
