@@ -35,3 +35,46 @@ The sandbox is still running. To look around:
   mariadb --socket="$MARIADB_SOCKET" basis             # the vendor database, as root
 Stop it with: make sandbox-down
 TIPS
+
+# --- The cutover of one job (contract_status): parallel run, a validation, a cutover, a rollback.
+# The program on the host needs the instance role: the profile is associated with the sandbox
+# instance for this part (as phase 3 would) and detached again at the end, IMDSv2 left optional.
+demo_instance() {
+    $py - "$1" <<'PY'
+import json, os, sys
+import boto3
+ec2 = boto3.client("ec2", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ["AWS_DEFAULT_REGION"],
+                   aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+instance = json.load(open(".sandbox/state.json"))["instance_id"]
+for a in ec2.describe_iam_instance_profile_associations(
+        Filters=[{"Name": "instance-id", "Values": [instance]}])["IamInstanceProfileAssociations"]:
+    ec2.disassociate_iam_instance_profile(AssociationId=a["AssociationId"])
+ec2.modify_instance_metadata_options(InstanceId=instance, HttpTokens="optional")
+if sys.argv[1] == "attach":
+    ec2.associate_iam_instance_profile(IamInstanceProfile={"Name": "jram-dumphost"}, InstanceId=instance)
+PY
+}
+trap 'demo_instance detach' EXIT
+demo_instance attach
+crontab_before=$(podman exec "$SANDBOX_HOST" crontab -l -u ec2-user)
+echo
+echo "== parallel run of contract_status by hand (what its new cron entry runs), to dumps-test/"
+podman exec -u dumpjob "$SANDBOX_HOST" dumpjob run contract_status --parallel --json
+echo
+echo "== validate.yml: compare today's legacy and new objects, record the verdict"
+ansible-playbook -i inventories/sandbox playbooks/validate.yml | sed -n '/Show the per-job/,/^$/p'
+echo
+echo "== phase 4: cut contract_status over (the demo has one validated day, so the gate asks for one)"
+ansible-playbook -i inventories/sandbox playbooks/phase4_cutover.yml -e job=contract_status \
+    -e cutover_min_validated_days=1 | sed -n '/Show the per-job/,/^$/p'
+podman exec "$SANDBOX_HOST" crontab -l -u ec2-user | grep '^#jram.dumphost' || true
+echo
+echo "== rollback: contract_status back to legacy, the crontab byte for byte"
+ansible-playbook -i inventories/sandbox playbooks/rollback.yml -e job=contract_status -e to=legacy \
+    | sed -n '/Show the per-job/,/^$/p'
+if [ "$(podman exec "$SANDBOX_HOST" crontab -l -u ec2-user)" = "$crontab_before" ]; then
+    echo "ec2-user's crontab is identical to before the cutover"
+else
+    echo "ec2-user's crontab differs from before the cutover" >&2
+    exit 1
+fi
