@@ -185,13 +185,46 @@ class FaultBed:
         sandbox_procs.stop_daemon(self.settings.pidfile(sandbox_mariadb.NAME), timeout=60)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _reap_orphaned_faultbeds(settings: sandbox_config.Settings) -> None:
+    """Stop the private servers of an earlier session that was killed before its teardown (its
+    owner process is gone), by the PIDs it recorded."""
+    for state in Path("/tmp").glob("djf*"):
+        try:
+            owner = int((state / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        if _alive(owner):
+            continue
+        sandbox_procs.stop_daemon(dataclasses.replace(settings, state=state).pidfile(sandbox_mariadb.NAME), timeout=60)
+        try:
+            moto_pid, moto_port = (int(x) for x in (state / "moto.pid").read_text().split())
+            if f"-p\0{moto_port}".encode() in Path(f"/proc/{moto_pid}/cmdline").read_bytes():
+                os.kill(moto_pid, 15)
+        except (OSError, ValueError):
+            pass
+        shutil.rmtree(state, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def faultbed(sandbox):
     """A private MariaDB (basis at a small scale plus 24 MiB of random blobs, so a dump spans
     several 5 MiB parts) and a private moto behind a proxy that can slow S3 down or cut it off."""
+    _reap_orphaned_faultbeds(sandbox.settings)
     state = Path(tempfile.mkdtemp(prefix="djf", dir="/tmp"))
+    (state / "owner.pid").write_text(f"{os.getpid()}\n")
     settings = dataclasses.replace(sandbox.settings, state=state, mariadb_port=free_port(), scale=200)
     moto = PrivateMoto()
+    (state / "moto.pid").write_text(f"{moto.proc.pid} {moto.port}\n")
     proxy = Proxy(target=moto.port).start()
     try:
         sandbox_mariadb.up(settings)
