@@ -23,6 +23,9 @@ from sandbox import config as sandbox_config
 from sandbox import mariadb as sandbox_mariadb
 from sandbox import procs as sandbox_procs
 
+# The shared sandbox's MariaDB port (SANDBOX_PORT_BASE shifts it).
+DB_PORT = sandbox_config.load().mariadb_port
+
 BUCKET = sandbox_config.BUCKET
 REGION = sandbox_config.REGION
 READER = sandbox_config.LEGACY_DB_USER
@@ -114,7 +117,7 @@ def make_secret(sm):
     def make(name: str | None = None, client=None, **fields) -> str:
         client = client or sm
         secret_id = name or f"dumpjob-test/{uuid.uuid4().hex[:10]}"
-        doc = {"engine": "mariadb", "host": "127.0.0.1", "port": 13306, "username": READER,
+        doc = {"engine": "mariadb", "host": "127.0.0.1", "port": DB_PORT, "username": READER,
                "password": READER_PASSWORD, "dbname": "basis"}
         doc.update(fields)
         doc = {k: v for k, v in doc.items() if v is not None}

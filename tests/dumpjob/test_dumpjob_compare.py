@@ -12,6 +12,9 @@ from dumpjob_testbed import dumpjob
 
 from sandbox import config as sandbox_config
 
+# The shared sandbox's MariaDB port (SANDBOX_PORT_BASE shifts it).
+DB_PORT = sandbox_config.load().mariadb_port
+
 BUCKET = "jram-gghouse"
 DAY = "2026-04-01"
 
@@ -41,7 +44,7 @@ def copy_db(sandbox, uid):
 def _legacy_dump(s3, database: str, key: str) -> None:
     """What ggh_datatransit.sh does: mysqldump with its flags | gzip, then upload."""
     dump = subprocess.run(
-        ["mysqldump", "-h", "127.0.0.1", "-P", "13306", "-u", sandbox_config.LEGACY_DB_USER,
+        ["mysqldump", "-h", "127.0.0.1", "-P", str(DB_PORT), "-u", sandbox_config.LEGACY_DB_USER,
          f"-p{sandbox_config.LEGACY_DB_PASSWORD}", "--single-transaction", "--quick", "--routines", "--triggers",
          "--events", "--hex-blob", "--default-character-set=utf8mb4", database], capture_output=True, check=True)
     s3.put_object(Bucket=BUCKET, Key=key, Body=gzip.compress(dump.stdout))

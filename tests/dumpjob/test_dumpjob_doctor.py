@@ -16,6 +16,9 @@ from dumpjob_testbed import PrivateMoto, dumpjob, free_port, wait_until, write_c
 
 from sandbox import config as sandbox_config
 
+# The shared sandbox's MariaDB port (SANDBOX_PORT_BASE shifts it).
+DB_PORT = sandbox_config.load().mariadb_port
+
 BUCKET = sandbox_config.BUCKET
 REGION = sandbox_config.REGION
 
@@ -47,7 +50,7 @@ def private_aws(sandbox, tmp_path_factory):
     boto3.client("s3", **kw).create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     sm = boto3.client("secretsmanager", **kw)
     sm.create_secret(Name="rds/basis", SecretString=json.dumps({
-        "host": "127.0.0.1", "port": 13306, "username": sandbox_config.LEGACY_DB_USER,
+        "host": "127.0.0.1", "port": DB_PORT, "username": sandbox_config.LEGACY_DB_USER,
         "password": sandbox_config.LEGACY_DB_PASSWORD}))
     sm.create_secret(Name="rds/incomplete", SecretString=json.dumps({"host": "127.0.0.1", "username": "x"}))
     processes, imds = [], {}
@@ -92,7 +95,7 @@ def limited_user(sandbox, private_aws, uid):
     sm = boto3.client("secretsmanager", endpoint_url=private_aws["base"]["AWS_ENDPOINT_URL"], region_name=REGION,
                       aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
     sm.create_secret(Name=f"rds/limited-{uid}", SecretString=json.dumps(
-        {"host": "127.0.0.1", "port": 13306, "username": user, "password": "Limited#1"}))
+        {"host": "127.0.0.1", "port": DB_PORT, "username": user, "password": "Limited#1"}))
     yield f"rds/limited-{uid}"
     sandbox.sql(f"DROP USER IF EXISTS '{user}'@'%'")
 

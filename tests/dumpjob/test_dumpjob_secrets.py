@@ -21,6 +21,10 @@ from dumpjob_testbed import (
     snapshot,
 )
 
+from sandbox import config as sandbox_config
+
+# The shared sandbox's MariaDB port (SANDBOX_PORT_BASE shifts it).
+DB_PORT = sandbox_config.load().mariadb_port
 BUCKET = "jram-gghouse"
 TRICKY = "q'u\"o t$e#s\\;日本語ﾊﾟｽ\\"
 
@@ -131,7 +135,7 @@ def test_rotation_needs_no_restart(sandbox, sm, s3, env, jobfile, make_secret, d
     assert first.code == 0 and first.event("database")[0]["stage"] == "AWSCURRENT" and not first.event("auth_retry")
 
     # Rotation in flight: the DB already has the new password, the secret holds it only as AWSPENDING.
-    doc = {"engine": "mariadb", "host": "127.0.0.1", "port": 13306, "username": user, "password": "second Pass;2"}
+    doc = {"engine": "mariadb", "host": "127.0.0.1", "port": DB_PORT, "username": user, "password": "second Pass;2"}
     sandbox.sql(f"ALTER USER '{user}'@'%' IDENTIFIED BY 'second Pass;2'")
     pending = sm.put_secret_value(SecretId=secret, SecretString=json.dumps(doc),
                                   VersionStages=["AWSPENDING"])["VersionId"]
