@@ -92,17 +92,9 @@ notes:
     the recognised forms was found in the files read.
 seealso:
   - module: ansible.builtin.find
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
+extends_documentation_fragment:
+  - jram.dumphost.attributes
+  - jram.dumphost.attributes.no_diff
 """
 
 EXAMPLES = r"""

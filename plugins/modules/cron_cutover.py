@@ -175,17 +175,9 @@ notes:
     M(jram.dumphost.dump_compare) module does so).
 seealso:
   - module: ansible.builtin.cron
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
+extends_documentation_fragment:
+  - jram.dumphost.attributes
+  - jram.dumphost.attributes.diff
 """
 
 EXAMPLES = r"""

@@ -76,17 +76,9 @@ notes:
   - The diff (C(--diff)) shows the ledger entry that is (or would be) added.
 seealso:
   - module: jram.dumphost.cron_cutover
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
+extends_documentation_fragment:
+  - jram.dumphost.attributes
+  - jram.dumphost.attributes.diff
 """
 
 EXAMPLES = r"""
