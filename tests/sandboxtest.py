@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +21,19 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from sandbox import config, mariadb  # noqa: E402
+
+
+def collections_root() -> str:
+    """A directory where `ansible_collections/jram/dumphost` is this checkout: the one `make
+    setup` links, or else a temporary one made here (removed at exit)."""
+    local = REPO / ".collections"
+    if (local / "ansible_collections/jram/dumphost/galaxy.yml").resolve() == REPO / "galaxy.yml":
+        return str(local)
+    root = Path(tempfile.mkdtemp(prefix="jram-collections-"))
+    atexit.register(shutil.rmtree, root, True)
+    (root / "ansible_collections" / "jram").mkdir(parents=True)
+    (root / "ansible_collections" / "jram" / "dumphost").symlink_to(REPO)
+    return str(root)
 
 
 @dataclass

@@ -6,15 +6,15 @@ Every path the tests create on the host is theirs alone (job names ``itest_*``, 
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from sandboxtest import collections_root
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -33,18 +33,7 @@ LEGACY_FILE = "/etc/cron.d/jram-itest-legacy"
 OUR_CRON_D = re.compile(r"^(dumpjob-itest_[a-z_]+|jram-itest-legacy)$")
 
 
-def _collection_root() -> str:
-    local = REPO / ".collections"
-    if (local / "ansible_collections/jram/dumphost/galaxy.yml").resolve() == REPO / "galaxy.yml":
-        return str(local)
-    root = Path(tempfile.mkdtemp(prefix="jram-collections-"))
-    atexit.register(shutil.rmtree, root, True)
-    (root / "ansible_collections" / "jram").mkdir(parents=True)
-    (root / "ansible_collections" / "jram" / "dumphost").symlink_to(REPO)
-    return str(root)
-
-
-COLLECTIONS = _collection_root()
+COLLECTIONS = collections_root()
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 
