@@ -7,6 +7,8 @@ import json
 import pytest
 from sandboxtest import run_playbook
 
+from sandbox.config import LEGACY_DB_PASSWORD
+
 PLAYBOOK = "playbooks/phase2_parallel.yml"
 
 
@@ -47,7 +49,8 @@ def test_credentials_in_the_program_environment_are_refused(fresh_host, aws_env)
 
 
 def test_check_mode_on_a_legacy_host_predicts_and_changes_nothing(fresh_host, aws_env):
-    proc = run_playbook(PLAYBOOK, "--check", "--diff", host=fresh_host.host, env=aws_env)
+    proc = run_playbook(PLAYBOOK, "--check", "--diff", "-vvv", host=fresh_host.host, env=aws_env)
+    assert LEGACY_DB_PASSWORD not in proc.stdout
     recap = [line for line in proc.stdout.splitlines() if line.startswith("jram-dumphost ")]
     assert recap and "failed=0" in recap[0]
     changed = int(recap[0].split("changed=")[1].split()[0])

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.config import LEGACY_DB_PASSWORD
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -32,6 +34,9 @@ def test_molecule_scenario(sandbox, aws_env, scenario, tmp_path):
     log = ANSI.sub("", proc.stdout + proc.stderr)
     (tmp_path / "molecule.log").write_text(log)
     assert proc.returncode == 0, log[-6000:]
+    # prepare runs phase 1 (which stores the DB password in Secrets Manager), converge phase 2,
+    # all at -vvv: the password appears nowhere in the output.
+    assert "TASK [" in log and LEGACY_DB_PASSWORD not in log
     for action in ("idempotence", "check"):
         recaps = _recaps(log, action)
         assert recaps, f"no play recap found for {action}"
