@@ -9,8 +9,6 @@ import dataclasses
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -30,59 +28,6 @@ BUCKET = sandbox_config.BUCKET
 REGION = sandbox_config.REGION
 READER = sandbox_config.LEGACY_DB_USER
 READER_PASSWORD = sandbox_config.LEGACY_DB_PASSWORD
-
-
-@dataclasses.dataclass
-class SharedSandbox:
-    """The shared sandbox with the interface of tests/conftest.py's `Sandbox` that these tests use."""
-
-    settings: sandbox_config.Settings
-    env: dict[str, str]
-    state: dict
-
-    def sql(self, statements: str, database: str | None = None) -> str:
-        return sandbox_mariadb.sql(self.settings, statements, database)
-
-    def client(self, service: str):
-        return boto3.client(service, endpoint_url=self.env["AWS_ENDPOINT_URL"],
-                            region_name=self.env["AWS_DEFAULT_REGION"], aws_access_key_id="sandbox",
-                            aws_secret_access_key="sandbox")
-
-
-def _shared_running(s: sandbox_config.Settings) -> bool:
-    if not sandbox_mariadb.running(s) or not s.env_file.exists():
-        return False
-    try:
-        boto3.client("s3", endpoint_url=s.moto_url, region_name=REGION, aws_access_key_id="sandbox",
-                     aws_secret_access_key="sandbox").head_bucket(Bucket=BUCKET)
-    except Exception:
-        return False
-    return True
-
-
-@pytest.fixture(scope="session")
-def sandbox() -> SharedSandbox:
-    """Overrides the shared fixture for these tests only in how it probes: `python -m sandbox
-    status` reads moto's whole state with a 2 s timeout and reports a busy moto as stopped (then
-    `up` fails on the taken port). Here MariaDB's pidfile/socket and a HEAD of the bucket decide;
-    a sandbox that is really down is brought up as tests/conftest.py does, and left running."""
-    s = sandbox_config.load()
-    if not _shared_running(s):
-        proc = subprocess.run([sys.executable, "-m", "sandbox", "up"], cwd=sandbox_config.REPO, text=True,
-                              capture_output=True)
-        if proc.returncode != 0 and not _shared_running(s):
-            pytest.fail(f"sandbox up failed:\n{proc.stdout}\n{proc.stderr}")
-    env = {}
-    for line in s.env_file.read_text().splitlines():
-        if line.startswith("export "):
-            key, _, value = line[len("export "):].partition("=")
-            env[key] = value
-    return SharedSandbox(s, env, json.loads(s.state_file.read_text()))
-
-
-@pytest.fixture(scope="session")
-def aws_env(sandbox) -> dict[str, str]:
-    return {**os.environ, **sandbox.env}
 
 
 @pytest.fixture
