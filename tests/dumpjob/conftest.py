@@ -31,6 +31,15 @@ READER_PASSWORD = sandbox_config.LEGACY_DB_PASSWORD
 
 
 @pytest.fixture
+def prefix(s3, uid):
+    """A key prefix of the test's own in the shared bucket, emptied afterwards."""
+    name = f"dumpjob-tests/{uid}"
+    yield name
+    for obj in s3.list_objects_v2(Bucket=BUCKET, Prefix=name).get("Contents", []):
+        s3.delete_object(Bucket=BUCKET, Key=obj["Key"])
+
+
+@pytest.fixture
 def uid() -> str:
     return uuid.uuid4().hex[:10]
 

@@ -20,14 +20,6 @@ DAY = "2026-04-01"
 
 
 @pytest.fixture
-def prefix(s3, uid):
-    name = f"dumpjob-tests/{uid}"
-    yield name
-    for obj in s3.list_objects_v2(Bucket=BUCKET, Prefix=name).get("Contents", []):
-        s3.delete_object(Bucket=BUCKET, Key=obj["Key"])
-
-
-@pytest.fixture
 def copy_db(sandbox, uid):
     """A private copy of basis that this test may change."""
     name = f"dj_cmp_{uid}"

@@ -19,14 +19,6 @@ VALUES = {
 
 
 @pytest.fixture
-def prefix(s3, uid):
-    name = f"dumpjob-tests/{uid}"
-    yield name
-    for obj in s3.list_objects_v2(Bucket=BUCKET, Prefix=name).get("Contents", []):
-        s3.delete_object(Bucket=BUCKET, Key=obj["Key"])
-
-
-@pytest.fixture
 def csvdb(sandbox, uid):
     name = f"dj_csv_{uid}"
     rows = []

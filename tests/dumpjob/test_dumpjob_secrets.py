@@ -30,14 +30,6 @@ TRICKY = "q'u\"o t$e#s\\;日本語ﾊﾟｽ\\"
 
 
 @pytest.fixture
-def prefix(s3, uid):
-    name = f"dumpjob-tests/{uid}"
-    yield name
-    for obj in s3.list_objects_v2(Bucket=BUCKET, Prefix=name).get("Contents", []):
-        s3.delete_object(Bucket=BUCKET, Key=obj["Key"])
-
-
-@pytest.fixture
 def slow_s3(sandbox):
     """S3 (the shared moto) behind a throttling proxy, so that a run lasts a few seconds."""
     proxy = Proxy(target=sandbox.settings.moto_port, rate=250_000).start()
