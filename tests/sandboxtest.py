@@ -97,3 +97,27 @@ def run_playbook(playbook: str, *args: str, host: str | None = None, env: dict |
     if check and proc.returncode != 0:
         raise AssertionError(f"{playbook} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-8000:]}")
     return proc
+
+
+def run_module(main, args: dict, check: bool = False, diff: bool = True) -> dict:
+    """Drive a module's main() in this process and return its JSON result; the exit code must
+    match `failed`."""
+    import contextlib
+    import io
+    import json
+
+    import pytest
+    from ansible.module_utils.common import warnings as module_warnings
+    from ansible.module_utils.testing import patch_module_args
+
+    # Each module run is its own process under Ansible; in one test process the warnings
+    # AnsibleModule collects would carry over from one run to the next.
+    module_warnings._global_warnings.clear()
+    module_warnings._global_deprecations.clear()
+    out = io.StringIO()
+    with patch_module_args({**args, "_ansible_check_mode": check, "_ansible_diff": diff}), \
+            contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exc:
+        main()
+    result = json.loads(out.getvalue())
+    assert exc.value.code == (1 if result.get("failed") else 0)
+    return result

@@ -5,8 +5,6 @@ bad input are refused with a clear message before anything changes."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import multiprocessing
 import re
@@ -16,10 +14,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from ansible.module_utils.common import warnings as module_warnings
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.jram.dumphost.plugins.module_utils import cutover_ledger as lg
 from ansible_collections.jram.dumphost.plugins.modules import cron_cutover
+from sandboxtest import run_module
 
 LEGACY = (
     "# legacy dump jobs, kept by hand\n"
@@ -91,17 +88,7 @@ def host(tmp_path):
 
 
 def run(args: dict, check: bool = False, diff: bool = True) -> dict:
-    # Each module run is its own process under Ansible; in one test process the warnings
-    # AnsibleModule collects would carry over from one run to the next.
-    module_warnings._global_warnings.clear()
-    module_warnings._global_deprecations.clear()
-    out = io.StringIO()
-    with patch_module_args({**args, "_ansible_check_mode": check, "_ansible_diff": diff}), \
-            contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exc:
-        cron_cutover.main()
-    result = json.loads(out.getvalue())
-    assert exc.value.code == (1 if result.get("failed") else 0)
-    return result
+    return run_module(cron_cutover.main, args, check=check, diff=diff)
 
 
 def normalised(diff):

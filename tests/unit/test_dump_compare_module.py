@@ -9,16 +9,13 @@ recorded from `verify`, and bad input is refused before the program runs."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
 import pytest
-from ansible.module_utils.common import warnings as module_warnings
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.jram.dumphost.plugins.module_utils import cutover_ledger as lg
 from ansible_collections.jram.dumphost.plugins.modules import dump_compare
+from sandboxtest import run_module
 
 COMPARE = {"job": "contract_status", "date": "2026-11-24", "verdict": "identical", "ignore_auto_increment": False,
            "legacy": {"url": "s3://b/dumps/c_20261124.csv.gz", "compressed_bytes": 10, "sha256": "aa", "raw_bytes": 20},
@@ -69,15 +66,7 @@ def host(tmp_path):
 
 
 def run(args: dict, check: bool = False, diff: bool = True) -> dict:
-    module_warnings._global_warnings.clear()
-    module_warnings._global_deprecations.clear()
-    out = io.StringIO()
-    with patch_module_args({**args, "_ansible_check_mode": check, "_ansible_diff": diff}), \
-            contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exc:
-        dump_compare.main()
-    result = json.loads(out.getvalue())
-    assert exc.value.code == (1 if result.get("failed") else 0)
-    return result
+    return run_module(dump_compare.main, args, check=check, diff=diff)
 
 
 def test_a_verdict_is_recorded_once_and_check_mode_predicts_it(host):
