@@ -55,5 +55,4 @@ def test_check_mode_on_a_legacy_host_predicts_and_changes_nothing(fresh_host, aw
     assert recap and "failed=0" in recap[0]
     changed = int(recap[0].split("changed=")[1].split()[0])
     assert changed >= 5, recap
-    assert "00-jram-hardening.conf" in proc.stdout and "PasswordAuthentication no" in proc.stdout  # the drop-in's diff
     _untouched(fresh_host)
