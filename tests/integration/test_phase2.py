@@ -28,11 +28,12 @@ def _jobs_with(**changes) -> str:
 
 
 # Job definitions are refused by the same validator in phase 1, whose tests cover every case;
-# here one job case shows phase 2 runs it first, and the sshd cases are phase 2's own.
+# here one job case shows phase 2 runs it first; the sshd, program and cutover cases are phase 2's own.
 @pytest.mark.parametrize("extra, variable", [
     (json.dumps({"harden_sshd_options": {"PasswordAuthentication": "sometimes"}}), "harden_sshd_options"),
     (json.dumps({"harden_sshd_options": {"NoSuchOption": "yes"}}), "harden_sshd_options"),
     (_jobs_with(kind="pg_dump"), "kind"),
+    (json.dumps({"cutover_jobs": {}}), "cutover_jobs"),
 ])
 def test_bad_input_is_refused_before_any_change(fresh_host, aws_env, extra, variable):
     proc = run_playbook(PLAYBOOK, "-e", extra, host=fresh_host.host, env=aws_env, check=False)
@@ -46,6 +47,7 @@ def test_credentials_in_the_program_environment_are_refused(fresh_host, aws_env)
     extra = json.dumps({"dumpjob_environment": {"AWS_SECRET_ACCESS_KEY": "x"}})
     proc = run_playbook(PLAYBOOK, "-e", extra, host=fresh_host.host, env=aws_env, check=False)
     assert proc.returncode != 0 and "dumpjob_environment: AWS_SECRET_ACCESS_KEY" in proc.stdout
+    _untouched(fresh_host)
 
 
 def test_check_mode_on_a_legacy_host_predicts_and_changes_nothing(fresh_host, aws_env):
