@@ -17,8 +17,19 @@ from .keys import render_key, timezone
 
 DEFAULT_PATH = "/etc/dumpjob/jobs.yml"
 JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-]+$")
 CRON_MACROS = {"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"}
+
+# S3's rules: 3-63 characters of lowercase letters, digits, '.' and '-', a letter or digit at
+# both ends, no '..', not shaped like an IP address.
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+DATE_FIELD = re.compile(r"\{date[:}]")
+# Per cron field: its name, its range and the names cron accepts in it.
+CRON_FIELDS = (
+    ("minute", 0, 59, ()), ("hour", 0, 23, ()), ("day of month", 1, 31, ()),
+    ("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
+    ("day of week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
+)
 
 COMPRESSION_KEYS = {"type", "level", "threads"}
 CSV_KEYS = {"null", "line_terminator", "header"}
@@ -245,6 +256,10 @@ def _job(path: str, name: str, defaults: dict, body: Any) -> Job:
     legacy_key = r.get("legacy_key", str, key)
     for k, template in (("key", key), ("parallel_key", parallel_key), ("legacy_key", legacy_key)):
         _check_template(r, k, template)
+    bucket = r.get("bucket", str, required=True)
+    if not BUCKET_NAME.match(bucket) or ".." in bucket or IP_ADDRESS.match(bucket):
+        raise r.fail("bucket", f"is '{bucket}', not a valid S3 bucket name (3-63 lowercase letters, digits, "
+                     "'.' and '-', a letter or digit at both ends)")
     if parallel_key == key:
         raise r.fail("parallel_key", "must differ from 'key' (the parallel run must not overwrite production)")
 
@@ -300,7 +315,7 @@ def _job(path: str, name: str, defaults: dict, body: Any) -> Job:
 
     return Job(
         name=name, kind=kind, secret_id=r.get("secret_id", str, required=True),
-        bucket=r.get("bucket", str, required=True),
+        bucket=bucket,
         key=key, parallel_key=parallel_key, legacy_key=legacy_key, timezone=tz,
         databases=databases, tables=tables, no_data=r.get("no_data", bool, False),
         database=r.get("database", str), query=r.get("query", str), description=r.get("description", str),
@@ -337,14 +352,46 @@ def _check_template(r: _Reader, key: str, template: str) -> None:
         raise r.fail(key, str(exc)) from None
     if not rendered:
         raise r.fail(key, "renders to an empty key")
+    if not DATE_FIELD.search(template):
+        raise r.fail(key, f"is '{template}', which has no {{date:...}} field, so every run would overwrite the "
+                     "same object; add one such as {date:%Y%m%d}")
 
 
 def _check_schedule(r: _Reader, schedule: str) -> None:
-    fields = schedule.split()
+    """Five fields with every value in range, as cron reads them, or one of cron's macros."""
     if schedule.strip() in CRON_MACROS:
         return
-    if len(fields) != 5 or not all(CRON_FIELD.match(f) for f in fields):
-        raise r.fail("schedule", "must be a five-field cron expression like '30 5 * * *' or a macro like '@daily'")
+    fields = schedule.split()
+    if len(fields) != 5:
+        raise r.fail("schedule", f"is '{schedule}', not a five-field cron expression like '30 5 * * *' "
+                     "or a macro like '@daily'")
+    for text, (what, low, high, names) in zip(fields, CRON_FIELDS):
+        problem = _cron_field_problem(text.lower(), low, high, names)
+        if problem:
+            raise r.fail("schedule", f"is '{schedule}': {what} '{text}' {problem}")
+
+
+def _cron_field_problem(text: str, low: int, high: int, names: tuple[str, ...]) -> str | None:
+    def value(v: str) -> int | None:
+        if v.isdigit():
+            return int(v)
+        return names.index(v) + low if v in names else None
+
+    for item in text.split(","):
+        body, _, step = item.partition("/")
+        if step and (not step.isdigit() or int(step) < 1):
+            return f"has a step '{step}' that is not a number of 1 or more"
+        if body == "*":
+            continue
+        first, _, last = body.partition("-")
+        bounds = [value(first)] + ([value(last)] if last else [])
+        if any(b is None for b in bounds):
+            return f"holds '{body}', not a number or a name"
+        if any(not low <= b <= high for b in bounds):
+            return f"is outside {low}-{high}"
+        if len(bounds) == 2 and bounds[0] > bounds[1]:
+            return "runs backwards, so cron would never fire it"
+    return None
 
 
 def _str_in(r: _Reader, key: str, value: Any, choices: set[str] | None = None, allow_empty: bool = False) -> str:

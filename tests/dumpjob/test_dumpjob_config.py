@@ -47,6 +47,14 @@ def _with(job: str, **changes) -> dict:
     return doc
 
 
+@pytest.mark.parametrize("schedule", ["30 5 * * *", "0 4 * * sun", "0 4 * * 0,7", "*/15 1-5 * * mon-fri",
+                                      "0 0 1 jan-mar,dec *", "59 23 31 12 6", "@daily", "@weekly"])
+def test_cron_schedules_in_range_pass(tmp_path, env, schedule):
+    result = _check(tmp_path, _with("basis", schedule=schedule), env)
+    assert result.code == 0, result.stderr
+    assert result.json["jobs"]["basis"]["schedule"] == schedule
+
+
 @pytest.mark.parametrize(("doc", "words"), [
     (_with("basis", bukcet="x"), ["job 'basis'", "unknown key 'bukcet'"]),
     (_with("basis", secret_id=None), ["job 'basis'", "missing key 'secret_id'"]),
@@ -57,6 +65,15 @@ def _with(job: str, **changes) -> dict:
     (_with("basis", key="dumps/{day}.gz"), ["job 'basis'", "'key'", "unknown field '{day}'"]),
     (_with("basis", timezone="Mars/Olympus"), ["job 'basis'", "'timezone'"]),
     (_with("basis", schedule="every day"), ["job 'basis'", "'schedule'"]),
+    (_with("basis", schedule="30 29 * * *"), ["job 'basis'", "'schedule'", "hour '29' is outside 0-23"]),
+    (_with("basis", schedule="0 4 * * sat-sun"), ["job 'basis'", "'schedule'", "runs backwards"]),
+    (_with("basis", schedule="*/0 * * * *"), ["job 'basis'", "'schedule'", "step '0'"]),
+    (_with("basis", schedule="0 4 * foo *"), ["job 'basis'", "'schedule'", "month 'foo'"]),
+    (_with("basis", bucket="JRAM-GGHouse"), ["job 'basis'", "'bucket'", "not a valid S3 bucket name"]),
+    (_with("basis", bucket="jram..gghouse"), ["job 'basis'", "'bucket'", "not a valid S3 bucket name"]),
+    (_with("basis", bucket="10.0.0.1"), ["job 'basis'", "'bucket'", "not a valid S3 bucket name"]),
+    (_with("basis", key="dumps/basis_latest.sql.gz"), ["job 'basis'", "'key'", "no {date:...} field"]),
+    (_with("contract_status", legacy_key="dumps/cs.csv.gz"), ["job 'contract_status'", "'legacy_key'", "no {date"]),
     (_with("basis", compression={"type": "gzip", "level": 11}), ["job 'basis'", "'compression.level'"]),
     (_with("basis", compression={"type": "gzip", "lvl": 1}), ["job 'basis'", "'compression.lvl'"]),
     (_with("basis", parallel_key="dumps/basis_{date:%Y%m%d}.sql.gz"), ["job 'basis'", "'parallel_key'"]),
