@@ -202,6 +202,13 @@ def deployed(phase1, bucket, kms_key):
 
 
 # --- the converging sequence: check -> apply -> apply -> check ---------------------------
+# Each later step deploys first when run on its own (pytest -k), so none depends on the order.
+
+def _ensure_deployed(phase1, names, extra):
+    if not phase1.role(names.role):
+        run = phase1.play(names, extra=extra)
+        assert run.rc == 0, run.out[-4000:]
+
 
 def test_check_mode_reports_changes_and_creates_nothing(phase1, deployed):
     names, extra = deployed
@@ -265,6 +272,7 @@ def test_apply_creates_role_policy_profile_secret_lifecycle_and_alarms(phase1, d
 
 def test_second_run_changes_nothing(phase1, deployed):
     names, extra = deployed
+    _ensure_deployed(phase1, names, extra)
     run = phase1.play(names, extra=extra)
     assert run.rc == 0, run.out[-4000:]
     assert run.changed == 0, re.findall(r"^changed: .*$", run.out, re.M)
@@ -272,13 +280,15 @@ def test_second_run_changes_nothing(phase1, deployed):
 
 def test_check_mode_on_the_converged_state_reports_no_change(phase1, deployed):
     names, extra = deployed
+    _ensure_deployed(phase1, names, extra)
     run = phase1.play(names, "--check", "--diff", extra=extra)
     assert run.rc == 0, run.out[-4000:]
     assert run.changed == 0, re.findall(r"^changed: .*$", run.out, re.M)
 
 
 def test_policy_names_only_the_jobs_prefixes_secret_and_key(phase1, deployed, kms_key):
-    names, _ = deployed
+    names, extra = deployed
+    _ensure_deployed(phase1, names, extra)
     policy = phase1.policy(names.role)
     statements = {s["Sid"]: s for s in policy["Statement"]}
     assert set(statements) == {"WriteDumps", "ReadDumps", "ProbeDumpPrefixes", "FindBucket", "ReadDbSecrets",
@@ -384,12 +394,6 @@ def test_bad_input_is_refused_before_any_change(phase1, bucket, case):
 
 
 # --- rollback ---------------------------------------------------------------------------
-
-def _ensure_deployed(phase1, names, extra):
-    if not phase1.role(names.role):
-        run = phase1.play(names, extra=extra)
-        assert run.rc == 0, run.out[-4000:]
-
 
 def test_rollback_refuses_while_an_instance_uses_the_profile(phase1, deployed):
     names, extra = deployed
