@@ -41,9 +41,14 @@ lint: setup
 	ruff check .
 	antsibull-changelog lint
 
-# The suite shares one sandbox; the lifecycle tests stop it, so they run last and on their own.
+# The suite shares one sandbox, started here so that the pytest workers (TEST_WORKERS, see
+# tests/conftest.py for what runs where) find it up, and stopped here even when a test failed
+# (SANDBOX_KEEP=1 keeps it). The lifecycle tests stop it themselves, so they run last and alone.
+TEST_WORKERS ?= 2
 test: lint
-	$(PY) -m pytest -m "not lifecycle"
+	$(PY) -m sandbox up
+	rc=0; $(PY) -m pytest -m "not lifecycle" -n $(TEST_WORKERS) --dist loadgroup || rc=$$?; \
+	if [ "$$SANDBOX_KEEP" != 1 ]; then $(PY) -m sandbox down; fi; exit $$rc
 	$(PY) -m pytest -m lifecycle
 
 bench: setup

@@ -1,10 +1,17 @@
 """Shared fixtures: one sandbox for the whole session, reused when one is already running.
 
 A sandbox this session started is stopped at the end unless SANDBOX_KEEP=1; one that was
-already running is left as it was found."""
+already running is left as it was found.
+
+With pytest-xdist (`make test` runs two workers) each test module stays on one worker, and the
+modules that use what the whole sandbox shares -- its dump host container, the instance record's
+profile association and metadata options, the resources phase 1 creates under the sandbox
+inventory's names -- all run on the same worker, one after the other. Workers never stop the
+sandbox: whoever started the run does (the Makefile)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -35,17 +42,33 @@ def _sandbox_cmd(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "sandbox", *args], cwd=REPO, text=True, capture_output=True)
 
 
+# Modules that use the sandbox's shared parts (see the module docstring), relative to tests/.
+SHARED = ("sandbox/", "molecule/", "integration/test_cron_cutover.py", "integration/test_credential_scan.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath)).resolve().relative_to(REPO / "tests").as_posix()
+        group = "shared-sandbox" if path.startswith(SHARED) else path
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def sandbox() -> Sandbox:
     s = config.load()
-    started = _sandbox_cmd("status").returncode != 0
-    if started:
-        proc = _sandbox_cmd("up")
-        if proc.returncode != 0:
-            pytest.fail(f"sandbox up failed:\n{proc.stdout}\n{proc.stderr}")
+    s.state.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Two workers must not both start it.
+    with open(s.state / "pytest.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        started = _sandbox_cmd("status").returncode != 0
+        if started:
+            proc = _sandbox_cmd("up")
+            if proc.returncode != 0:
+                pytest.fail(f"sandbox up failed:\n{proc.stdout}\n{proc.stderr}")
     box = Sandbox(s, _read_env(s.env_file), json.loads(s.state_file.read_text()))
     yield box
-    if started and os.environ.get("SANDBOX_KEEP") != "1":
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if started and not worker and os.environ.get("SANDBOX_KEEP") != "1":
         _sandbox_cmd("down")
 
 
