@@ -25,16 +25,26 @@ from .secret import fetch
 IMDS_DEFAULT = "http://169.254.169.254"
 
 
+class Found(str):
+    """A passing check's reason that also carries machine-readable facts for `--json`."""
+
+    def __new__(cls, reason: str, **facts: str | None):
+        found = super().__new__(cls, reason)
+        found.facts = {k: v for k, v in facts.items() if v is not None}
+        return found
+
+
 def _check(name: str, fn: Callable[[], str]) -> dict[str, Any]:
     try:
-        return {"name": name, "ok": True, "reason": fn()}
+        reason = fn()
+        return {"name": name, "ok": True, "reason": str(reason), **getattr(reason, "facts", {})}
     except DumpJobError as exc:
         return {"name": name, "ok": False, "reason": str(exc)}
     except (ClientError, BotoCoreError) as exc:
         return {"name": name, "ok": False, "reason": aws.describe(exc)}
 
 
-def instance_role() -> str:
+def instance_role() -> Found:
     """The role name the instance metadata service hands out, via an IMDSv2 token."""
     if os.environ.get("AWS_EC2_METADATA_DISABLED", "").lower() == "true":
         raise DumpJobError("instance metadata is disabled (AWS_EC2_METADATA_DISABLED=true)")
@@ -61,7 +71,7 @@ def instance_role() -> str:
         raise DumpJobError(f"the instance metadata service at {base} stopped answering") from None
     if not roles:
         raise DumpJobError("the instance has no IAM role (IMDS listed none); attach the instance profile (phase 3)")
-    return f"instance role '{roles[0]}' (IMDSv2)"
+    return Found(f"instance role '{roles[0]}' (IMDSv2)", role=roles[0])
 
 
 def _imds(url: str, method: str, headers: dict[str, str]) -> str:
@@ -70,14 +80,16 @@ def _imds(url: str, method: str, headers: dict[str, str]) -> str:
         return answer.read().decode()
 
 
-def identity(sess) -> str:
+def identity(sess) -> Found:
     credentials = sess.get_credentials()
     if credentials is None:
         raise DumpJobError("no AWS credentials found (no instance role and no keys); attach the instance profile")
     who = aws.client(sess, "sts", attempts=2).get_caller_identity()
     source = {"iam-role": "the instance role", "env": "environment keys", "shared-credentials-file":
               "~/.aws/credentials keys", "assume-role": "an assumed role"}.get(credentials.method, credentials.method)
-    return f"{who['Arn']} (credentials from {source})"
+    role = who["Arn"].split("/")[1] if ":assumed-role/" in who["Arn"] else None
+    return Found(f"{who['Arn']} (credentials from {source})", arn=who["Arn"], role=role,
+                 source=credentials.method)
 
 
 def check_job(job: Job, sess, log: Logger) -> list[dict[str, Any]]:

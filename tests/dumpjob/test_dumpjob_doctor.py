@@ -122,6 +122,8 @@ def test_doctor_on_an_instance_without_role(private_aws, limited_user, tmp_path)
     host = _checks(report)
     assert not host["instance_role"]["ok"] and "the instance has no IAM role" in host["instance_role"]["reason"]
     assert host["aws_identity"]["ok"] and "environment keys" in host["aws_identity"]["reason"]
+    assert host["aws_identity"]["source"] == "env" and "role" not in host["aws_identity"]
+    assert "role" not in host["instance_role"]
     jobs = {j["job"]: j for j in report["jobs"]}
 
     good = _checks(jobs["good"])
@@ -157,6 +159,9 @@ def test_doctor_and_run_with_the_instance_role_only(private_aws, tmp_path):
     assert host["instance_role"]["ok"] and "dumpjob-host" in host["instance_role"]["reason"]
     assert "assumed-role/dumpjob-host" in host["aws_identity"]["reason"]
     assert "the instance role" in host["aws_identity"]["reason"]
+    assert host["instance_role"]["role"] == "dumpjob-host"
+    assert (host["aws_identity"]["role"], host["aws_identity"]["source"]) == ("dumpjob-host", "iam-role")
+    assert host["aws_identity"]["arn"] in host["aws_identity"]["reason"]
 
     run = dumpjob("run", "basis", "--config", config, "--date", "2026-05-01", "--json", env=env)
     assert run.code == 0, run.stderr
