@@ -1,8 +1,8 @@
 """jram.dumphost.cron_cutover on the sandbox's dump host (Debian cron, UTC clock), through
 ansible-playbook: every change goes check (changed) -> apply (changed) -> check -> apply (both
 unchanged); ec2-user's real legacy crontab comes back byte for byte; refused gates change nothing;
-retirement archives root-only; and cron itself accepts the new entry and fires it at the UTC
-minute that matches the Tokyo schedule."""
+retirement archives root-only; rollback.yml never moves a job forward; and cron itself accepts
+the new entry and fires it at the UTC minute that matches the Tokyo schedule."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from ansible_collections.jram.dumphost.plugins.module_utils import cutover_ledger as lg
 from cutover_host import ARCHIVE, BIN, COLLECTIONS, CRON_USER, FIRED, LEDGER, LEGACY_FILE, REPO, STUB, STUB_DIR
+from sandboxtest import run_playbook
 
 MODULE = "jram.dumphost.cron_cutover"
 SPOOL = "/var/spool/cron/crontabs/ec2-user"
@@ -191,6 +192,30 @@ def test_refused_gates_change_nothing(dumphost, ansible, legacy_file):
 
     apply(ansible, file_args(host, "itest_soaker", "legacy"))
     apply(ansible, args(host, job, "legacy"))
+
+
+def test_rollback_playbook_never_moves_a_job_forward(dumphost, aws_env):
+    """rollback.yml -e to=parallel for a job still in legacy (this host's contract_status) is
+    refused with one line before anything changes, in check mode and for real."""
+    host, job = dumphost, "contract_status"
+    entry, ledger = f"/etc/cron.d/dumpjob-{job}", "/var/lib/dumpjob/cutover.json"
+
+    def state():
+        found = host.exec("cat", ledger, check=False)
+        return (crontab(host), spool_body(host), host.exec("test", "-e", entry, check=False).returncode,
+                found.stdout if found.returncode == 0 else None)
+
+    before = state()
+    assert before[2] == 1, f"{entry} exists: {job} is not in legacy on this host"
+    assert before[3] is None or json.loads(before[3])["jobs"].get(job, {}).get("phase", "legacy") == "legacy"
+    for check in ((), ("--check",)):
+        proc = run_playbook("playbooks/rollback.yml", "-e", f"job={job}", "-e", "to=parallel", *check,
+                            host=host.host, env=aws_env, check=False)
+        assert proc.returncode != 0, proc.stdout[-3000:]
+        assert (f"rollback of job {job} to parallel refused: the job is in legacy; nothing to roll back "
+                "(a rollback never moves a job forward)") in proc.stdout, proc.stdout[-3000:]
+        assert not re.search(r"changed=[1-9]", proc.stdout), proc.stdout[-3000:]
+        assert state() == before
 
 
 def test_retire_removes_the_line_and_archives_the_script_root_only(dumphost, ansible, legacy_file):
