@@ -11,7 +11,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 .PHONY: help setup sandbox-up sandbox-down sandbox-status demo test lint unit bench build clean
 
 help:
-	@echo "make demo          bring the sandbox up and run today's legacy jobs in it"
+	@echo "make demo          the whole migration on the sandbox, legacy host to retired keys"
 	@echo "make test          lint and the full test suite against the sandbox"
 	@echo "make setup         install Debian packages and the pinned .venv (done by every target)"
 	@echo "make sandbox-up    start MariaDB, moto, the IMDS emulator and the dump host container"
@@ -47,7 +47,7 @@ lint: setup
 TEST_WORKERS ?= 2
 test: lint
 	$(PY) -m sandbox up
-	rc=0; $(PY) -m pytest -m "not lifecycle" -n $(TEST_WORKERS) --dist loadgroup || rc=$$?; \
+	rc=0; $(PY) -m pytest -m "not lifecycle" -n $(TEST_WORKERS) --dist loadscope || rc=$$?; \
 	if [ "$$SANDBOX_KEEP" != 1 ]; then $(PY) -m sandbox down; fi; exit $$rc
 	$(PY) -m pytest -m lifecycle
 

@@ -46,11 +46,16 @@ def _sandbox_cmd(*args: str) -> subprocess.CompletedProcess:
 SHARED = ("sandbox/", "molecule/", "integration/test_cron_cutover.py", "integration/test_credential_scan.py")
 
 
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        path = Path(str(item.fspath)).resolve().relative_to(REPO / "tests").as_posix()
-        group = "shared-sandbox" if path.startswith(SHARED) else path
-        item.add_marker(pytest.mark.xdist_group(group))
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's module-wise scheduling, with every module in SHARED as one unit."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SandboxScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "shared-sandbox" if module.removeprefix("tests/").startswith(SHARED) else module
+
+    return SandboxScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
