@@ -169,7 +169,7 @@ def test_client_flavour_decides_the_flags_and_refuses_mariadb_against_mysql():
     from dumpjob.db import ServerInfo
     from dumpjob.errors import ConfigError
 
-    job = parse({"jobs": {"j": {"kind": "mysqldump", "secret_id": "s", "bucket": "b", "key": "k/{date:%Y}",
+    job = parse({"jobs": {"j": {"kind": "mysqldump", "secret_id": "s", "bucket": "bkt", "key": "k/{date:%Y}",
                                 "databases": ["basis"], "tables": ["a", "b"]}}}).job("j")
     real = mysqldump.detect_client("mysqldump")
     assert real.flavour == "mariadb" and real.major >= 10
