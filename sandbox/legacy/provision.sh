@@ -31,14 +31,18 @@ cat >"$home/.aws/credentials" <<CREDS
 aws_access_key_id = $AWS_KEY_ID
 aws_secret_access_key = $AWS_SECRET
 CREDS
-# Sandbox only: where the AWS APIs and the instance metadata service are. Production has no
-# such lines; the defaults point at AWS and at 169.254.169.254.
+# Sandbox only: where the AWS APIs and the instance metadata service are, and more patience
+# with the emulated metadata service than the 1 s botocore allows a real one (it asks moto at
+# each request, which takes longer on a busy machine). Production has no such lines; the
+# defaults point at AWS and at 169.254.169.254.
 cat >"$home/.aws/config" <<CONF
 [default]
 region = ap-northeast-1
 output = json
 endpoint_url = $AWS_ENDPOINT
 ec2_metadata_service_endpoint = $IMDS_ENDPOINT
+metadata_service_timeout = 5
+metadata_service_num_attempts = 3
 CONF
 chown -R ec2-user:ec2-user "$home/.ssh" "$home/.aws"
 chmod 0600 "$home/.ssh/authorized_keys" "$home/.aws/credentials" "$home/.aws/config"
