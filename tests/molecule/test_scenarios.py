@@ -1,22 +1,38 @@
 """The molecule scenarios, run inside `make test` against the shared sandbox.
 
-Each runs `molecule test -s NAME` (create → prepare → converge → idempotence → check → verify
-→ cleanup → destroy) and additionally asserts what molecule itself does not: the check-mode
-run on the converged host reports no change."""
+`default` runs `molecule test -s default` (create → prepare → converge → idempotence → check →
+verify → cleanup → destroy) and additionally asserts what molecule itself does not: the
+check-mode run on the converged host reports no change.
 
+`cutover` walks two jobs through their cutover, one step per playbook under
+molecule/cutover/steps, each converged and then run again by `molecule idempotence`; between
+the steps this driver runs what an operator runs by hand (the legacy scripts, the new program
+for back-dated days) and asserts the host's state: see _walk_cutover."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
 import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
+from sandboxtest import Sandbox, run_playbook
 
 from sandbox.config import LEGACY_DB_PASSWORD
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+TOKYO = ZoneInfo("Asia/Tokyo")
+BUCKET = "jram-gghouse"
 
 
 def _recaps(log: str, action: str) -> list[str]:
@@ -29,10 +45,22 @@ def _recaps(log: str, action: str) -> list[str]:
     return [line for line in section.splitlines() if re.search(r"\bok=\d+\s+changed=\d+", line)]
 
 
-@pytest.mark.parametrize("scenario", ["default"])
+def _unchanged(recaps: list[str]) -> bool:
+    return bool(recaps) and all(re.search(r"\bchanged=0\b", line) and re.search(r"\bfailed=0\b", line)
+                                for line in recaps)
+
+
+def _env(aws_env: dict) -> dict:
+    return {**aws_env, "PATH": f"{BIN}:{os.environ['PATH']}", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.mark.parametrize("scenario", ["default", "cutover"])
 def test_molecule_scenario(sandbox, aws_env, scenario, tmp_path):
-    env = {**aws_env, "PATH": f"{BIN}:{os.environ['PATH']}", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-           "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
+    env = _env(aws_env)
+    if scenario == "cutover":
+        _walk_cutover(sandbox, env, tmp_path)
+        return
     # One stream, so molecule's action lines stand between the plays they announce.
     proc = subprocess.run([BIN / "molecule", "test", "-s", scenario], cwd=REPO, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1500)
@@ -45,5 +73,259 @@ def test_molecule_scenario(sandbox, aws_env, scenario, tmp_path):
     for action in ("idempotence", "check"):
         recaps = _recaps(log, action)
         assert recaps, f"no play recap found for {action}"
-        assert all(re.search(r"\bchanged=0\b", line) and re.search(r"\bfailed=0\b", line) for line in recaps), \
-            f"{action}: {recaps}"
+        assert _unchanged(recaps), f"{action}: {recaps}"
+
+
+# --- The cutover scenario ---------------------------------------------------------------------
+
+def _recap(out: str, host: str = "jram-dumphost") -> dict:
+    """The recap of one ansible-playbook run against the sandbox inventory's dump host."""
+    line = next(line for line in out.splitlines() if re.match(rf"^{host}\s+:", line))
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
+
+
+def _status_row(out: str, job: str) -> list[str]:
+    """The job's row of the last status table printed."""
+    rows = re.findall(rf"^\s*-?\s*\"?({job}  +\S+  .*?)\"?,?$", out, re.M)
+    assert rows, f"no status row for {job}:\n{out[-3000:]}"
+    return rows[-1].split()
+
+
+def _next_minute(lead: int) -> dt.datetime:
+    """The first UTC minute that starts at least `lead` seconds from now (cron reads changed
+    files when it wakes up at each minute; the converge writes the entry in its first seconds)."""
+    soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=lead + 59)
+    return soon.replace(second=0, microsecond=0)
+
+
+class CutoverWalk:
+    def __init__(self, sandbox, env: dict, tmp_path: Path):
+        settings = dataclasses.replace(sandbox.settings, host=f"{sandbox.host}-cutover")
+        self.host = Sandbox(settings, sandbox.env, sandbox.state)
+        self.s3 = sandbox.client("s3")
+        self.env = env
+        self.log_path = tmp_path / "molecule.log"
+        self.log: list[str] = []
+        self.timings: list[tuple[str, float]] = []
+        inventory = yaml.safe_load((REPO / "molecule/cutover/inventory.yml").read_text())
+        self.days = inventory["all"]["vars"]["cutover_scenario_days"]
+        self.keys: set[str] = set()  # objects the walk wrote, removed at the end
+
+    # molecule and ansible-playbook
+    def _record(self, what: str, out: str, started: float) -> None:
+        self.timings.append((what, time.monotonic() - started))
+        self.log.append(f"##### {what} ({self.timings[-1][1]:.1f}s)\n{out}")
+        self.log_path.write_text("\n".join(self.log))
+
+    def molecule(self, action: str, step: str | None = None, check: bool = True, **extra_env: str) -> str:
+        started = time.monotonic()
+        env = {**self.env, **({"CUTOVER_STEP": step} if step else {}), **extra_env}
+        # One stream, so molecule's action lines stand between the plays they announce.
+        proc = subprocess.run([BIN / "molecule", action, "-s", "cutover"], cwd=REPO, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+        out = ANSI.sub("", proc.stdout)
+        self._record(f"molecule {action} {step or ''}", out, started)
+        if check:
+            assert proc.returncode == 0, f"molecule {action} {step or ''} failed:\n{out[-6000:]}"
+        return out
+
+    def step(self, step: str, again: str | None = None, **extra_env: str) -> str:
+        """Converge one step, then run it (or `again`, its part that is not proven elsewhere)
+        a second time: nothing may change."""
+        out = self.molecule("converge", step, **extra_env)
+        second = self.molecule("idempotence", again or step, **extra_env)
+        recaps = _recaps(second, "idempotence")
+        assert _unchanged(recaps), f"step {step} is not idempotent: {recaps}"
+        return out
+
+    def play(self, playbook: str, *args: str) -> str:
+        """A playbook run against the scenario's host through the sandbox inventory (same
+        group_vars as the scenario), for the refusals."""
+        started = time.monotonic()
+        proc = run_playbook(playbook, *args, host=self.host.host, env=self.env, check=False)
+        self._record(f"ansible-playbook {playbook} {' '.join(args)}", proc.stdout, started)
+        return proc
+
+    def refused(self, playbook: str, args: tuple, *needles: str) -> None:
+        before = self.snapshot()
+        proc = self.play(playbook, *args)
+        assert proc.returncode != 0, proc.stdout[-3000:]
+        for needle in needles:
+            assert needle in proc.stdout, f"{needle!r} not in:\n{proc.stdout[-3000:]}"
+        assert "changed=0" in proc.stdout and not re.search(r"changed=[1-9]", proc.stdout)
+        assert self.snapshot() == before, f"{playbook} {args} changed the host"
+
+    # the host
+    def crontab(self) -> str:
+        return self.host.exec("crontab", "-l", "-u", "ec2-user").stdout
+
+    def entry(self, job: str) -> str | None:
+        proc = self.host.exec("cat", f"/etc/cron.d/dumpjob-{job}", check=False)
+        return proc.stdout if proc.returncode == 0 else None
+
+    def ledger(self) -> dict:
+        return json.loads(self.host.exec("cat", "/var/lib/dumpjob/cutover.json").stdout)
+
+    def phases(self) -> dict:
+        return {job: rec["phase"] for job, rec in self.ledger()["jobs"].items()}
+
+    def snapshot(self) -> tuple:
+        proc = self.host.exec("cat", "/var/lib/dumpjob/cutover.json", check=False)
+        return (self.crontab(), {job: self.entry(job) for job in ("basis", "contract_status", "schema_weekly")},
+                proc.stdout)
+
+    def dumpjob(self, *argv: str) -> dict:
+        started = time.monotonic()
+        proc = self.host.exec("/usr/local/bin/dumpjob", *argv, "--json", user="dumpjob", check=False)
+        self._record(f"dumpjob {' '.join(argv)}", proc.stdout + proc.stderr, started)
+        assert proc.returncode == 0, f"dumpjob {' '.join(argv)} failed ({proc.returncode}): {proc.stderr[-2000:]}"
+        result = json.loads(proc.stdout.splitlines()[-1])
+        self.keys.update({result["key"], result["key"] + ".manifest.json"})
+        return result
+
+    def legacy_run(self, script: str) -> str:
+        """Run a legacy script as cron would, as ec2-user; returns the day (YYYYMMDD) it dumped."""
+        started = time.monotonic()
+        proc = self.host.exec(f"/home/ec2-user/scripts/{script}", user="ec2-user", check=False)
+        self._record(f"legacy {script}", proc.stdout + proc.stderr, started)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return re.search(r" start .* (\d{8})$", proc.stdout, re.M).group(1)
+
+    def copy(self, source: str, key: str) -> None:
+        self.s3.copy_object(Bucket=BUCKET, Key=key, CopySource={"Bucket": BUCKET, "Key": source})
+        self.keys.add(key)
+
+    def delete(self, *keys: str) -> None:
+        for key in keys:
+            self.s3.delete_object(Bucket=BUCKET, Key=key)
+
+    def landed(self, key: str, since: dt.datetime) -> bool:
+        try:
+            heads = [self.s3.head_object(Bucket=BUCKET, Key=k) for k in (key, key + ".manifest.json")]
+        except self.s3.exceptions.ClientError:
+            return False
+        return all(head["LastModified"] >= since - dt.timedelta(seconds=2) for head in heads)
+
+
+def _walk_cutover(sandbox, env: dict, tmp_path: Path) -> None:
+    walk = CutoverWalk(sandbox, env, tmp_path)
+    d1, d2 = walk.days
+    walk.molecule("destroy", check=False)  # what an interrupted run left
+    try:
+        _cutover_steps(walk, d1, d2)
+    finally:
+        walk.molecule("cleanup", check=False)
+        walk.molecule("destroy", check=False)
+        walk.delete(*sorted(walk.keys))
+        print("cutover scenario timings:\n" + "\n".join(f"{t:7.1f}s  {what}" for what, t in walk.timings))
+        print(f"cutover scenario total: {sum(t for _, t in walk.timings):.1f}s")
+
+
+def _cutover_steps(walk: CutoverWalk, d1: str, d2: str) -> None:
+    walk.molecule("create")  # create and prepare: phase 1 in moto, the profile, the legacy state
+    original = walk.crontab()
+    assert original == (REPO / "sandbox/legacy/crontab").read_text()
+
+    # 1 - phase 2: every job in parallel, the legacy crontab untouched. Its second run is phase
+    # 2's cutover part (steps/parallel_jobs.yml): the default scenario runs all of phase 2 twice
+    # on the same fresh legacy host already.
+    out = walk.step("parallel", again="parallel_jobs")
+    assert walk.crontab() == original
+    assert walk.phases() == {"basis": "parallel", "contract_status": "parallel", "schema_weekly": "parallel"}
+    entry = walk.entry("contract_status")
+    assert entry.endswith("\n0 21 * * * dumpjob /usr/local/bin/dumpjob run contract_status --parallel\n"), entry
+    assert _status_row(out, "contract_status")[:2] == ["contract_status", "parallel"]
+
+    # Refusals before any change: phase 4 without a job, for an unknown job, for a job without
+    # validated days; a job rollback without both job and to.
+    walk.refused("playbooks/phase4_cutover.yml", (), "phase 4 moves exactly one job: pass -e job=NAME")
+    walk.refused("playbooks/phase4_cutover.yml", ("-e", "job=nosuch"), "job 'nosuch' is not a configured job")
+    walk.refused("playbooks/phase4_cutover.yml", ("-e", "job=basis"), "job basis has 0 validated day(s)",
+                 "jram.dumphost.dump_compare")
+    for args in (("-e", "job=basis"), ("-e", "to=legacy"), ("-e", "job=basis", "-e", "to=retired")):
+        walk.refused("playbooks/rollback.yml", args, "-e job=NAME")
+
+    # Both programs for the back-dated days: the legacy scripts publish today's object, copied to
+    # each day's legacy key as if they had run then; the new program runs for each day.
+    for job, script, ext in (("contract_status", "ggh_contract_status.sh", "csv.gz"),
+                             ("basis", "ggh_datatransit.sh", "sql.gz")):
+        today = walk.legacy_run(script)
+        walk.keys.add(f"dumps/{job}_{today}.{ext}")
+        for day in (d1, d2):
+            walk.copy(f"dumps/{job}_{today}.{ext}", f"dumps/{job}_{day.replace('-', '')}.{ext}")
+            assert walk.dumpjob("run", job, "--parallel", "--date", day)["key"] == \
+                f"dumps-test/{job}_{day.replace('-', '')}.{ext}"
+
+    # 2 - validated days, and contract_status's entry due in a minute or so.
+    due = _next_minute(45)
+    due_tokyo = due.astimezone(TOKYO)
+    fired_key = f"dumps-test/contract_status_{due_tokyo:%Y%m%d}.csv.gz"
+    walk.delete(fired_key, fired_key + ".manifest.json")
+    walk.keys.update({fired_key, fired_key + ".manifest.json"})
+    walk.step("validate", CUTOVER_FIRE_SCHEDULE=f"{due_tokyo.minute} {due_tokyo.hour} * * *")
+    ledger = walk.ledger()["jobs"]
+    assert [(v["date"], v["verdict"]) for v in ledger["contract_status"]["verdicts"]] == \
+        [(d1, "identical"), (d2, "identical")]
+    assert "(query)" in ledger["contract_status"]["verdicts"][0]["details"]["tables"]
+    assert [(v["date"], v["verdict"] in ("identical", "equivalent")) for v in ledger["basis"]["verdicts"]] == \
+        [(d1, True), (d2, True)], ledger["basis"]["verdicts"]
+    assert walk.entry("contract_status").endswith(
+        f"\n{due.minute} {due.hour} * * * dumpjob /usr/local/bin/dumpjob run contract_status --parallel\n")
+    assert walk.crontab() == original
+
+    # 3 - phase 4 for basis: predicted in check mode without a change, then applied.
+    before = walk.snapshot()
+    check = walk.molecule("check", "cutover")
+    assert re.search(r"\bchanged=[1-9]", "\n".join(_recaps(check, "check"))), _recaps(check, "check")
+    assert "#jram.dumphost[basis] disabled" in check and _status_row(check, "basis")[1] == "cutover*"
+    assert walk.snapshot() == before, "check mode changed the host"
+    out = walk.step("cutover")
+    marker = r"^#jram\.dumphost\[basis\] disabled \S+: 30 20 \* \* \* /home/ec2-user/scripts/ggh_datatransit\.sh "
+    assert re.search(marker, walk.crontab(), re.M), walk.crontab()
+    assert walk.entry("basis").endswith("\n30 20 * * * dumpjob /usr/local/bin/dumpjob run basis\n")
+    assert _status_row(out, "basis")[1] == "cutover"
+
+    # 4 - the rollback puts ec2-user's crontab back byte for byte.
+    out = walk.step("rollback")
+    assert walk.crontab() == original
+    assert walk.entry("basis") is None
+    assert _status_row(out, "basis")[1] == "legacy"
+
+    # cron fired contract_status's entry in the UTC minute of its Tokyo test schedule: the program
+    # ran as dumpjob with the instance role's credentials and published its object and manifest
+    # to the emulated S3. cron read every file the walk wrote without complaint.
+    started = time.monotonic()
+    while not walk.landed(fired_key, due) and time.time() < due.timestamp() + 120:
+        time.sleep(2)
+    walk.timings.append(("waiting for cron to fire", time.monotonic() - started))
+    cron_log = walk.host.exec("journalctl", "-u", "cron", "--no-pager", "-o", "short-unix").stdout
+    assert walk.landed(fired_key, due), \
+        f"cron did not publish s3://{BUCKET}/{fired_key}; cron said:\n{cron_log[-3000:]}"
+    fired = [float(line.split()[0]) for line in cron_log.splitlines()
+             if line.endswith("(dumpjob) CMD (/usr/local/bin/dumpjob run contract_status --parallel)")]
+    assert fired and all(due.timestamp() <= when < due.timestamp() + 60 for when in fired), (due, cron_log[-3000:])
+    assert due_tokyo.hour != due.hour  # the schedule really moved (9 hours)
+    assert not [line for line in cron_log.splitlines() if "rror" in line], cron_log
+
+    # 5 - contract_status cut over; basis back to parallel and cut over inside the soak (forced).
+    out = walk.step("second_job")
+    assert walk.phases() == {"basis": "cutover", "contract_status": "cutover", "schema_weekly": "parallel"}
+    assert walk.entry("contract_status").endswith("\n0 21 * * * dumpjob /usr/local/bin/dumpjob run contract_status\n")
+    forced = walk.ledger()["jobs"]["basis"]["transitions"][-1]
+    assert (forced["from"], forced["to"], forced["forced"]) == ("parallel", "cutover", True)
+    assert any("job contract_status entered cutover" in gate and "soak_days=2" in gate
+               for gate in forced["overridden"]), forced
+    for job in ("basis", "contract_status"):
+        assert re.search(rf"^#jram\.dumphost\[{job}\] disabled ", walk.crontab(), re.M)
+
+    # Production runs for the back-dated days, which the retire gate counts once recorded.
+    for job in ("basis", "contract_status"):
+        for day in (d1, d2):
+            assert walk.dumpjob("run", job, "--date", day)["key"].startswith(f"dumps/{job}_")
+
+    # 6 - the production runs recorded, both jobs retired. verify checks where the walk ends.
+    out = walk.step("retire")
+    assert walk.phases() == {"basis": "retired", "contract_status": "retired", "schema_weekly": "parallel"}
+    assert _status_row(out, "basis")[-1] == "2"
+    walk.molecule("verify")
+    assert LEGACY_DB_PASSWORD not in "\n".join(walk.log)
