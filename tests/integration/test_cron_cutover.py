@@ -1,28 +1,25 @@
 """jram.dumphost.cron_cutover on the sandbox's dump host (Debian cron, UTC clock), through
 ansible-playbook: every change goes check (changed) -> apply (changed) -> check -> apply (both
 unchanged); ec2-user's real legacy crontab comes back byte for byte; refused gates change nothing;
-retirement archives root-only; rollback.yml never moves a job forward; and cron itself accepts
-the new entry and fires it at the UTC minute that matches the Tokyo schedule."""
+retirement archives root-only; rollback.yml never moves a job forward. Cron itself firing a new
+entry at the UTC minute of its Tokyo schedule, with the real program publishing to S3, is shown by
+the molecule scenario `cutover` (tests/molecule/test_scenarios.py)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import subprocess
-import time
-from zoneinfo import ZoneInfo
 
 import pytest
 from ansible_collections.jram.dumphost.plugins.module_utils import cutover_ledger as lg
-from cutover_host import ARCHIVE, BIN, COLLECTIONS, CRON_USER, FIRED, LEDGER, LEGACY_FILE, REPO, STUB, STUB_DIR
+from cutover_host import ARCHIVE, BIN, COLLECTIONS, CRON_USER, LEDGER, LEGACY_FILE, REPO, STUB, STUB_DIR
 from sandboxtest import run_playbook
 
 MODULE = "jram.dumphost.cron_cutover"
 SPOOL = "/var/spool/cron/crontabs/ec2-user"
 STATUS_SCRIPT = "/home/ec2-user/scripts/ggh_contract_status.sh"
 MARKER_TIME = re.compile(r"(#jram\.dumphost\[[^\]]+\] disabled )[0-9TZ:-]+(: )")
-TOKYO = ZoneInfo("Asia/Tokyo")
 
 
 def args(sandbox, job, phase, **extra):
@@ -106,20 +103,14 @@ def edit_ledger(host, fn, *fn_args, **fn_kw) -> None:
 
 @pytest.fixture(scope="module")
 def legacy_file(dumphost):
-    """A legacy system crontab file for the jobs the tests retire or fire (never due: 1 January)."""
+    """A legacy system crontab file for the jobs the tests retire (never due: 1 January)."""
     lines = ["# legacy jobs kept in a cron.d file", "MAILTO=root"]
-    for name in ("soaker", "retire", "cronfire"):
+    for name in ("soaker", "retire"):
         script = f"{STUB_DIR}/{name}.sh"
         dumphost.exec("bash", "-c", f"printf '#!/bin/sh\\nexit 0\\n' > {script} && chmod 0750 {script}")
         lines.append(f"0 0 1 1 *\troot  {script} --legacy ")
     dumphost.exec("bash", "-c", f"cat > {LEGACY_FILE} && chmod 0644 {LEGACY_FILE}", input="\n".join(lines) + "\n")
     return LEGACY_FILE
-
-
-@pytest.fixture(scope="module")
-def since(dumphost) -> str:
-    """When this module began changing the host (for cron's journal)."""
-    return dumphost.exec("date", "+%s").stdout.strip()
 
 
 def file_args(sandbox, job, phase, **extra):
@@ -137,7 +128,7 @@ def test_ansible_doc_renders_the_module():
         assert part in proc.stdout, part
 
 
-def test_round_trip_on_ec2_users_crontab_is_byte_identical(dumphost, ansible, since):
+def test_round_trip_on_ec2_users_crontab_is_byte_identical(dumphost, ansible):
     host, job = dumphost, "itest_contract_status"
     original, original_spool = crontab(host), spool_body(host)
 
@@ -235,55 +226,3 @@ def test_retire_removes_the_line_and_archives_the_script_root_only(dumphost, ans
     assert host.exec("cat", LEGACY_FILE).stdout == "".join(
         line for line in original.splitlines(keepends=True) if "retire.sh" not in line)
     refused(ansible, host, job, file_args(host, job, "cutover"), "retired, which is final")
-
-
-def _fired(host) -> list:
-    proc = host.exec("cat", FIRED, check=False)
-    return proc.stdout.splitlines() if proc.returncode == 0 else []
-
-
-def _wait_fired(host, needle: str, deadline: float) -> str:
-    while time.time() < deadline:
-        for line in _fired(host):
-            if needle in line:
-                return line
-        time.sleep(2)
-    raise AssertionError(f"cron did not run '{needle}' in time; fired: {_fired(host)}; cron said: "
-                         f"{host.exec('journalctl', '-u', 'cron', '-n', '20', '--no-pager', '-o', 'cat').stdout}")
-
-
-def _minute_ahead(minutes: int) -> dt.datetime:
-    now = dt.datetime.now(dt.timezone.utc)
-    if now.second > 40:  # leave cron's next wake-up time to read the new file
-        minutes += 1
-    return (now + dt.timedelta(minutes=minutes)).replace(second=0, microsecond=0)
-
-
-def test_cron_fires_the_new_entry_at_the_utc_minute_of_the_tokyo_schedule(dumphost, ansible, legacy_file, since):
-    host, job = dumphost, "itest_cronfire"
-
-    due = _minute_ahead(2)
-    tokyo = due.astimezone(TOKYO)
-    schedule = f"{tokyo.minute} {tokyo.hour} * * *"
-    parallel = change(ansible, host, job, file_args(host, job, "parallel", schedule=schedule))
-    assert parallel["host_schedule"] == [f"{due.minute} {due.hour} * * *"]
-    assert tokyo.hour != due.hour  # the schedule really moved (9 hours)
-    line = _wait_fired(host, f"run {job} --parallel", due.timestamp() + 50)
-    assert line.startswith(f"{due:%Y-%m-%dT%H:%M}:") and f" {CRON_USER} run " in line
-
-    due2 = _minute_ahead(1)
-    tokyo2 = due2.astimezone(TOKYO)
-    apply(ansible, file_args(host, job, "cutover", schedule=f"{tokyo2.minute} {tokyo2.hour} * * *",
-                             force=True, reason="firing test", soak_days=0))
-    production = None
-    deadline = due2.timestamp() + 50
-    while time.time() < deadline and production is None:
-        production = next((ln for ln in _fired(host) if ln.endswith(f"run {job}")), None)
-        time.sleep(2)
-    assert production is not None, f"cron did not run the production entry; fired: {_fired(host)}"
-    assert production.startswith(f"{due2:%Y-%m-%dT%H:%M}:")
-
-    # cron read the files this module wrote (ec2-user's crontab, the entries) without complaint
-    log = host.exec("journalctl", "-u", "cron", "--since", f"@{since}", "--no-pager", "-o", "cat").stdout
-    assert not [ln for ln in log.splitlines() if "rror" in ln], log
-    apply(ansible, file_args(host, job, "legacy"))
