@@ -1,15 +1,17 @@
-"""python -m sandbox {up,down,status,legacy-run,s3-ls}: the local stand-in for production."""
+"""python -m sandbox {up,down,status,legacy-run,s3-ls,...}: the local stand-in for production."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import json
 import os
 import sys
+from zoneinfo import ZoneInfo
 
 from . import aws, host, mariadb, procs
-from .config import BUCKET, LEGACY_DB_PASSWORD, REGION, Settings, load
+from .config import BUCKET, LEGACY_DB_PASSWORD, LEGACY_IAM_USER, REGION, Settings, load
 
 IMDS = "imds"
 LEGACY_JOBS = ("ggh_datatransit.sh", "ggh_contract_status.sh", "ggh_schema_snapshot.sh")
@@ -121,6 +123,33 @@ def s3_ls(s: Settings, prefix: str) -> int:
     return 0
 
 
+def backdate_legacy(s: Settings, days: list[str]) -> int:
+    """Copy each legacy object of today (JST, as the legacy scripts name them) to the same key
+    with each given day's date, as if the legacy jobs had run on those nights."""
+    s3 = aws.client(s, "s3")
+    today = dt.datetime.now(ZoneInfo("Asia/Tokyo")).strftime("%Y%m%d")
+    keys = [obj["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="dumps/")
+            for obj in page.get("Contents", []) if today in obj["Key"]]
+    if not keys:
+        print(f"sandbox: error: no legacy object of today ({today}) under dumps/: run legacy-run first",
+              file=sys.stderr)
+        return 1
+    for day in days:
+        stamp = dt.date.fromisoformat(day).strftime("%Y%m%d")
+        for key in keys:
+            s3.copy_object(Bucket=BUCKET, Key=key.replace(today, stamp), CopySource={"Bucket": BUCKET, "Key": key})
+            print(f"s3://{BUCKET}/{key.replace(today, stamp)}  (copy of {key})")
+    return 0
+
+
+def key_status(s: Settings) -> int:
+    """The legacy IAM user's access keys and their status."""
+    iam = aws.client(s, "iam")
+    keys = iam.list_access_keys(UserName=LEGACY_IAM_USER)["AccessKeyMetadata"]
+    print(", ".join(f"{k['AccessKeyId']} {k['Status']}" for k in keys) or "no access key")
+    return 0
+
+
 def step(what: str, where: str) -> None:
     print(f"sandbox: {what:14} {where}", flush=True)
 
@@ -136,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     prov = sub.add_parser("provision-legacy", help="put another container (e.g. molecule's) into the legacy state")
     prov.add_argument("container")
     sub.add_parser("detach-profile", help="remove any instance profile association from the sandbox instance")
+    back = sub.add_parser("backdate-legacy", help="copy today's legacy objects to the keys of past days")
+    back.add_argument("days", nargs="+", metavar="YYYY-MM-DD")
+    sub.add_parser("key-status", help=f"the access keys of the IAM user {LEGACY_IAM_USER}")
     ls = sub.add_parser("s3-ls", help="list objects in the sandbox bucket")
     ls.add_argument("prefix", nargs="?", default="")
     args = parser.parse_args(argv)
@@ -153,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
             host.provision(dataclasses.replace(s, host=args.container), read_state(s))
         elif args.cmd == "detach-profile":
             print(f"sandbox: detached {aws.detach_profiles(s, read_state(s)['instance_id']) or 'nothing'}")
+        elif args.cmd == "backdate-legacy":
+            return backdate_legacy(s, args.days)
+        elif args.cmd == "key-status":
+            return key_status(s)
         elif args.cmd == "s3-ls":
             return s3_ls(s, args.prefix)
     except procs.SandboxError as exc:

@@ -1,80 +1,134 @@
 #!/bin/bash
-# make demo: bring the sandbox up, run each of today's legacy jobs once inside the dump host,
-# show what landed in S3, then run phase 1 (AWS side) and phase 2 (host half). The sandbox is
-# left running for exploration.
+# make demo: the whole migration on the sandbox, in the order an operator runs it.
+#
+#   legacy jobs (run by hand) -> phase 1 (AWS side) -> phase 2 (host: harden, dumpjob, every job
+#   in parallel) -> phase 3 (instance role, IMDSv2) -> validation -> phase 4 for every job ->
+#   retire the static keys -> the per-job status, the objects in S3 and the credential scan.
+#
+# Phase 3 comes before the validation here: the parallel runs write to S3 with the instance
+# role's credentials, so without the role there is nothing to compare. On a real host the order
+# is the same (phase 3 is live and needs no downtime).
+#
+# Days are compressed into minutes: each job's new run and a copy of the legacy object stand for
+# two back-dated nights, and phase 4 is told that no soak time is needed between jobs
+# (-e cutover_soak_days=0). Everything else runs as in production, gates included.
+#
+# The sandbox is left running for exploration; `make sandbox-down` stops it. Running the demo
+# again on a used sandbox starts from the legacy state: the demo's host is recreated.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
+# The bundled AWS collections announce future removals on every run; not the demo's subject.
+export ANSIBLE_DEPRECATION_WARNINGS=False
+started=$SECONDS
+state=${SANDBOX_STATE:-.sandbox}
+DAYS=(2025-01-10 2025-01-11)
+JOBS=(basis contract_status schema_weekly)
+
+step() { printf '\n== [%3ss] %s\n' "$((SECONDS - started))" "$*"; }
+# Run a playbook; its whole output when it failed, else the part `show` picks.
+run_play() {
+    if ! out=$(ansible-playbook -i inventories/sandbox "$@" 2>&1); then
+        printf '%s\n' "$out" >&2
+        echo "demo: ansible-playbook $* failed (output above)" >&2
+        exit 1
+    fi
+}
+# The recap.
+play() { run_play "$@"; sed -n '/PLAY RECAP/,$p' <<<"$out" | grep -v '^$'; }
+# The per-job status table the cutover role prints at the end of each cutover playbook.
+status() { run_play "$@"; sed -n '/Show the per-job/,/^$/p' <<<"$out" | grep -v '^TASK'; }
+# A command on the host; its log lines only when it failed.
+on_host() {
+    local out
+    if ! out=$(podman exec "$@" 2>&1); then
+        printf '%s\n' "$out" >&2
+        echo "demo: podman exec $* failed (output above)" >&2
+        exit 1
+    fi
+}
 
 $py -m sandbox up
-set -a; . .sandbox/env; set +a
-echo
-echo "== legacy jobs, run by hand as ec2-user (as cron would at 05:30/06:00 JST and weekly)"
+set -a; . "$state/env"; set +a
+# A used sandbox: start the journey again from the legacy host and a clean AWS side.
+if [ -e "$state/demo-used" ]; then
+    step "the sandbox ran a demo before: recreate the host in its legacy state and reset AWS"
+    $py -m sandbox down >/dev/null
+    $py -m sandbox up >/dev/null
+    set -a; . "$state/env"; set +a
+fi
+touch "$state/demo-used"
+
+step "legacy jobs, run by hand as ec2-user (as cron would at 05:30/06:00 JST and weekly)"
 $py -m sandbox legacy-run
-echo
-echo "== s3://jram-gghouse/dumps/ (moto)"
 $py -m sandbox s3-ls dumps/
 
-echo
-echo "== phase 1: IAM role, least-privilege policy, instance profile, DB secret (against moto)"
-ansible-playbook -i inventories/sandbox playbooks/phase1_infra.yml | sed -n '/PLAY RECAP/,$p'
-echo
-echo "== phase 2 (host half): harden the host, install dumpjob next to the legacy jobs"
-ansible-playbook -i inventories/sandbox playbooks/phase2_parallel.yml | sed -n '/PLAY RECAP/,$p'
-echo "dumpjob on the host:"
-podman exec "$SANDBOX_HOST" dumpjob check-config
-podman exec "$SANDBOX_HOST" crontab -l -u ec2-user | grep -c '^[0-9]' | sed 's/^/legacy cron jobs still in place: /'
-cat <<'TIPS'
+step "phase 1: IAM role, least-privilege policy, instance profile, DB secret (against moto)"
+play playbooks/phase1_infra.yml
 
-The sandbox is still running. To look around:
-  source .sandbox/env                                  # addresses of MariaDB, moto, IMDS
-  podman exec -it jram-dumphost bash                   # the dump host (systemd, cron)
-  podman exec jram-dumphost crontab -l -u ec2-user     # today's legacy crontab
-  .venv/bin/python -m sandbox s3-ls                    # everything in the bucket
-  mariadb --socket="$MARIADB_SOCKET" basis             # the vendor database, as root
+step "phase 2: harden the host, install dumpjob, every job in parallel next to its legacy line"
+play playbooks/phase2_parallel.yml
+podman exec "$SANDBOX_HOST" ls /etc/cron.d/ | grep dumpjob- | sed 's/^/new entry: /'
+
+step "phase 3: associate the instance profile live, require IMDSv2, verify from the host"
+play playbooks/phase3_attach_role.yml
+
+step "validation: two nights of legacy and parallel runs per job, compared and recorded"
+$py -m sandbox backdate-legacy "${DAYS[@]}"
+for job in "${JOBS[@]}"; do
+    for day in "${DAYS[@]}"; do
+        on_host -u dumpjob "$SANDBOX_HOST" dumpjob run "$job" --parallel --date "$day"
+        echo "$job $day: published to dumps-test/"
+    done
+done
+play playbooks/validate.yml -e cutover_validate_date="${DAYS[0]}"
+status playbooks/validate.yml -e cutover_validate_date="${DAYS[1]}"
+
+step "phase 4: cut every job over, one run per job (the gates count the validated days)"
+for job in "${JOBS[@]}"; do
+    play playbooks/phase4_cutover.yml -e job="$job" -e cutover_soak_days=0 | grep -v '^PLAY RECAP'
+done
+podman exec "$SANDBOX_HOST" crontab -l -u ec2-user | grep '^#jram.dumphost' || true
+
+step "phase 4, retirement: two nights of production runs per job recorded, then every job retired"
+for job in "${JOBS[@]}"; do
+    for day in "${DAYS[@]}"; do
+        on_host -u dumpjob "$SANDBOX_HOST" dumpjob run "$job" --date "$day"
+    done
+done
+for day in "${DAYS[@]}"; do
+    play playbooks/validate.yml -e cutover_validate_date="$day" >/dev/null
+done
+for job in "${JOBS[@]}"; do
+    run_play playbooks/phase4_cutover.yml -e job="$job" -e to=retired
+    echo "$job retired; scan: $(sed -n '/Report the scan/,/^$/p' <<<"$out" | grep -v '^TASK\|^ok:\|^$' \
+        | sed "s/^ *\(msg: \)\?//; s/^'//; s/'$//" | tr '\n' ' ')"
+done
+
+step "retire the static keys: prove the role serves ec2-user, escrow, remove, deactivate, scan"
+run_play playbooks/retire_static_keys.yml
+echo "scan: $(sed -n '/Report the scan/,/^$/p' <<<"$out" | grep -v '^TASK\|^ok:\|^$' \
+    | sed "s/^ *\(msg: \)\?//; s/^'//; s/'$//" | tr '\n' ' ')"
+sed -n '/PLAY RECAP/,$p' <<<"$out" | grep -v '^$'
+
+step "where the journey ended"
+status playbooks/validate.yml
+$py -m sandbox s3-ls
+echo "IAM access key of legacy-dump: $($py -m sandbox key-status)"
+echo "ec2-user's crontab now:"
+podman exec "$SANDBOX_HOST" crontab -l -u ec2-user | sed 's/^/  /'
+echo "credential scan of the host (values masked):"
+ANSIBLE_NOCOLOR=1 ansible -i inventories/sandbox dumphost -b -m jram.dumphost.credential_scan \
+    -a 'paths=/home,/root,/etc/cron.d,/etc/crontab,/var/spool/cron,/etc/environment,/etc/profile.d' 2>&1 \
+    | grep -E 'SUCCESS|FAILED|files_scanned|findings|kind:|path:' | sed 's/^/  /'
+printf '\n== done in %ss. The sandbox is still running:\n' "$((SECONDS - started))"
+cat <<'TIPS'
+  source .sandbox/env                                          # addresses of MariaDB, moto, IMDS
+  podman exec -it jram-dumphost bash                           # the dump host (systemd, cron)
+  podman exec jram-dumphost ls /etc/cron.d                     # the new entries, one per job
+  podman exec jram-dumphost cat /var/lib/dumpjob/cutover.json  # the ledger of every move
+  ansible-playbook playbooks/rollback.yml -e phase=keys        # the static key back, within the grace period
+  ansible-playbook playbooks/rollback.yml -e phase=3           # the instance role off again
 Stop it with: make sandbox-down
 TIPS
-
-# --- The cutover of one job (contract_status): parallel run, a validation, a cutover, a rollback.
-# The program on the host needs the instance role: the profile is associated with the sandbox
-# instance for this part (as phase 3 would) and detached again at the end, IMDSv2 left optional.
-demo_instance() {
-    $py - "$1" <<'PY'
-import json, os, sys
-import boto3
-ec2 = boto3.client("ec2", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ["AWS_DEFAULT_REGION"],
-                   aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
-instance = json.load(open(".sandbox/state.json"))["instance_id"]
-for a in ec2.describe_iam_instance_profile_associations(
-        Filters=[{"Name": "instance-id", "Values": [instance]}])["IamInstanceProfileAssociations"]:
-    ec2.disassociate_iam_instance_profile(AssociationId=a["AssociationId"])
-ec2.modify_instance_metadata_options(InstanceId=instance, HttpTokens="optional")
-if sys.argv[1] == "attach":
-    ec2.associate_iam_instance_profile(IamInstanceProfile={"Name": "jram-dumphost"}, InstanceId=instance)
-PY
-}
-trap 'demo_instance detach' EXIT
-demo_instance attach
-crontab_before=$(podman exec "$SANDBOX_HOST" crontab -l -u ec2-user)
-echo
-echo "== parallel run of contract_status by hand (what its new cron entry runs), to dumps-test/"
-podman exec -u dumpjob "$SANDBOX_HOST" dumpjob run contract_status --parallel --json
-echo
-echo "== validate.yml: compare today's legacy and new objects, record the verdict"
-ansible-playbook -i inventories/sandbox playbooks/validate.yml | sed -n '/Show the per-job/,/^$/p'
-echo
-echo "== phase 4: cut contract_status over (the demo has one validated day, so the gate asks for one)"
-ansible-playbook -i inventories/sandbox playbooks/phase4_cutover.yml -e job=contract_status \
-    -e cutover_min_validated_days=1 | sed -n '/Show the per-job/,/^$/p'
-podman exec "$SANDBOX_HOST" crontab -l -u ec2-user | grep '^#jram.dumphost' || true
-echo
-echo "== rollback: contract_status back to legacy, the crontab byte for byte"
-ansible-playbook -i inventories/sandbox playbooks/rollback.yml -e job=contract_status -e to=legacy \
-    | sed -n '/Show the per-job/,/^$/p'
-if [ "$(podman exec "$SANDBOX_HOST" crontab -l -u ec2-user)" = "$crontab_before" ]; then
-    echo "ec2-user's crontab is identical to before the cutover"
-else
-    echo "ec2-user's crontab differs from before the cutover" >&2
-    exit 1
-fi
