@@ -1,8 +1,8 @@
 """dump_compare's main(), driven as Ansible drives it, with the ledger under a temporary directory.
 
 The dumpjob program is replaced by a script printing answers in the documented `--json` shapes and
-exit codes (docs/dumpjob.md); the real program against S3 runs in
-tests/integration/test_cutover_journey.py. Shown here: a verdict is recorded once (check mode
+exit codes (docs/dumpjob.md); the real program against S3 runs in the molecule scenario
+`cutover` (tests/molecule/test_scenarios.py). Shown here: a verdict is recorded once (check mode
 predicts and writes nothing, a second run changes nothing), a superseding verdict is recorded, a
 missing object is an `incomplete` day, other program failures record nothing, production runs are
 recorded from `verify`, and bad input is refused before the program runs."""
