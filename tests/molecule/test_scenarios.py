@@ -4,6 +4,9 @@
 verify → cleanup → destroy) and additionally asserts what molecule itself does not: the
 check-mode run on the converged host reports no change.
 
+`identity` walks phase 3 and key retirement and undoes both (see _walk_identity); it is marked
+`identity` and runs outside `make test` (`make test-identity`).
+
 `cutover` walks two jobs through their cutover, one step per playbook under
 molecule/cutover/steps, each converged and then run again by `molecule idempotence`; between
 the steps this driver runs what an operator runs by hand (the legacy scripts, the new program
@@ -26,7 +29,7 @@ import pytest
 import yaml
 from sandboxtest import Sandbox, run_playbook
 
-from sandbox.config import LEGACY_DB_PASSWORD
+from sandbox.config import LEGACY_DB_PASSWORD, LEGACY_IAM_USER
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -55,11 +58,17 @@ def _env(aws_env: dict) -> dict:
             "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
 
 
-@pytest.mark.parametrize("scenario", ["default", "cutover"])
+# identity runs on its own (`make test-identity`, a CI step of its own): inside `make test` it
+# would push the suite past its 30 minutes, and tests/integration/test_phase3.py and
+# test_static_keys.py prove the same playbooks there.
+@pytest.mark.parametrize("scenario", ["default", "cutover", pytest.param("identity", marks=pytest.mark.identity)])
 def test_molecule_scenario(sandbox, aws_env, scenario, tmp_path):
     env = _env(aws_env)
     if scenario == "cutover":
         _walk_cutover(sandbox, env, tmp_path)
+        return
+    if scenario == "identity":
+        _walk_identity(sandbox, env, tmp_path)
         return
     # One stream, so molecule's action lines stand between the plays they announce.
     proc = subprocess.run([BIN / "molecule", "test", "-s", scenario], cwd=REPO, env=env,
@@ -99,16 +108,18 @@ def _next_minute(lead: int) -> dt.datetime:
 
 
 class CutoverWalk:
+    scenario, step_variable = "cutover", "CUTOVER_STEP"
+
     def __init__(self, sandbox, env: dict, tmp_path: Path):
-        settings = dataclasses.replace(sandbox.settings, host=f"{sandbox.host}-cutover")
+        settings = dataclasses.replace(sandbox.settings, host=f"{sandbox.host}-{self.scenario}")
         self.host = Sandbox(settings, sandbox.env, sandbox.state)
         self.s3 = sandbox.client("s3")
         self.env = env
         self.log_path = tmp_path / "molecule.log"
         self.log: list[str] = []
         self.timings: list[tuple[str, float]] = []
-        inventory = yaml.safe_load((REPO / "molecule/cutover/inventory.yml").read_text())
-        self.days = inventory["all"]["vars"]["cutover_scenario_days"]
+        inventory = yaml.safe_load((REPO / f"molecule/{self.scenario}/inventory.yml").read_text())
+        self.days = inventory["all"].get("vars", {}).get("cutover_scenario_days", [])
         self.keys: set[str] = set()  # objects the walk wrote, removed at the end
 
     # molecule and ansible-playbook
@@ -119,9 +130,9 @@ class CutoverWalk:
 
     def molecule(self, action: str, step: str | None = None, check: bool = True, **extra_env: str) -> str:
         started = time.monotonic()
-        env = {**self.env, **({"CUTOVER_STEP": step} if step else {}), **extra_env}
+        env = {**self.env, **({self.step_variable: step} if step else {}), **extra_env}
         # One stream, so molecule's action lines stand between the plays they announce.
-        proc = subprocess.run([BIN / "molecule", action, "-s", "cutover"], cwd=REPO, env=env,
+        proc = subprocess.run([BIN / "molecule", action, "-s", self.scenario], cwd=REPO, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
         out = ANSI.sub("", proc.stdout)
         self._record(f"molecule {action} {step or ''}", out, started)
@@ -327,5 +338,121 @@ def _cutover_steps(walk: CutoverWalk, d1: str, d2: str) -> None:
     out = walk.step("retire")
     assert walk.phases() == {"basis": "retired", "contract_status": "retired", "schema_weekly": "parallel"}
     assert _status_row(out, "basis")[-1] == "2"
+    # phase 4's scan after each retirement: the retired jobs' scripts are gone from the legacy
+    # places, schema_weekly's (still in parallel) is reported, not failed on.
+    scans = re.findall(r"(\d+) file\(s\) scanned: (.*?)(?:'|$)", out, re.M)
+    assert len(scans) == 2, out[-3000:]
+    assert "1 hard-coded DB password(s) left" in scans[-1][1] and "ggh_schema_snapshot.sh" in out, scans
     walk.molecule("verify")
     assert LEGACY_DB_PASSWORD not in "\n".join(walk.log)
+
+
+# --- The identity scenario --------------------------------------------------------------------
+
+class IdentityWalk(CutoverWalk):
+    scenario, step_variable = "identity", "IDENTITY_STEP"
+    ESCROW_PREFIX = "jram-dumphost/escrow/"
+    TAG_PREFIX = "jram-dumphost:phase3:"
+
+    def __init__(self, sandbox, env: dict, tmp_path: Path):
+        super().__init__(sandbox, env, tmp_path)
+        self.ec2, self.iam, self.sm = (sandbox.client(s) for s in ("ec2", "iam", "secretsmanager"))
+        self.instance_id = sandbox.state["instance_id"]
+        self.imds = sandbox.settings.imds_url
+
+    def doctor(self) -> dict:
+        proc = self.host.exec("/usr/local/bin/dumpjob", "doctor", "--json", user="dumpjob", check=False)
+        return {c["name"]: c for c in json.loads(proc.stdout.splitlines()[-1])["checks"]}
+
+    def tokenless_status(self) -> str:
+        return self.host.exec("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                              f"{self.imds}/latest/meta-data/", check=False).stdout
+
+    def metadata(self) -> tuple:
+        desc = self.ec2.describe_instances(InstanceIds=[self.instance_id])["Reservations"][0]["Instances"][0]
+        assocs = self.ec2.describe_iam_instance_profile_associations(
+            Filters=[{"Name": "instance-id", "Values": [self.instance_id]}])["IamInstanceProfileAssociations"]
+        return ([a["IamInstanceProfile"]["Arn"].rsplit("/", 1)[-1] for a in assocs],
+                desc["MetadataOptions"]["HttpTokens"])
+
+    def key_status(self) -> list[str]:
+        return [k["Status"] for k in self.iam.list_access_keys(UserName=LEGACY_IAM_USER)["AccessKeyMetadata"]]
+
+    def escrows(self) -> list[str]:
+        pages = self.sm.get_paginator("list_secrets").paginate()
+        return [s["Name"] for page in pages for s in page["SecretList"] if s["Name"].startswith(self.ESCROW_PREFIX)]
+
+    def credentials(self) -> str | None:
+        proc = self.host.exec("cat", "/home/ec2-user/.aws/credentials", check=False)
+        return proc.stdout if proc.returncode == 0 else None
+
+    def reset_aws(self) -> None:
+        """The sandbox instance and the static key as they were, whatever step failed."""
+        for a in self.ec2.describe_iam_instance_profile_associations(
+                Filters=[{"Name": "instance-id", "Values": [self.instance_id]}])["IamInstanceProfileAssociations"]:
+            self.ec2.disassociate_iam_instance_profile(AssociationId=a["AssociationId"])
+        self.ec2.modify_instance_metadata_options(InstanceId=self.instance_id, HttpTokens="optional")
+        tags = self.ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [self.instance_id]}])["Tags"]
+        record = [{"Key": t["Key"]} for t in tags if t["Key"].startswith(self.TAG_PREFIX)]
+        if record:
+            self.ec2.delete_tags(Resources=[self.instance_id], Tags=record)
+        for key in self.iam.list_access_keys(UserName=LEGACY_IAM_USER)["AccessKeyMetadata"]:
+            self.iam.update_access_key(UserName=LEGACY_IAM_USER, AccessKeyId=key["AccessKeyId"], Status="Active")
+        for name in self.escrows():
+            self.sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+
+
+def _walk_identity(sandbox, env: dict, tmp_path: Path) -> None:
+    walk = IdentityWalk(sandbox, env, tmp_path)
+    walk.molecule("destroy", check=False)  # what an interrupted run left
+    walk.reset_aws()
+    try:
+        _identity_steps(walk, sandbox.state["legacy_key"])
+    finally:
+        walk.reset_aws()
+        walk.molecule("cleanup", check=False)
+        walk.molecule("destroy", check=False)
+        print("identity scenario timings:\n" + "\n".join(f"{t:7.1f}s  {what}" for what, t in walk.timings))
+        print(f"identity scenario total: {sum(t for _, t in walk.timings):.1f}s")
+
+
+def _identity_steps(walk: IdentityWalk, legacy_key: dict) -> None:
+    walk.molecule("create")  # create and prepare: phase 1 in moto, the legacy state, phase 2
+    static = walk.credentials()
+    assert static and legacy_key["id"] in static and legacy_key["secret"] in static
+    assert walk.metadata() == ([], "optional") and walk.key_status() == ["Active"]
+    # Without a profile the sandbox IMDS answers 404 and doctor says the instance has no role.
+    assert not walk.doctor()["instance_role"]["ok"]
+    assert "has no IAM role" in walk.doctor()["instance_role"]["reason"]
+
+    # 1 - phase 3 live: the role through IMDSv2, a token-less request refused.
+    walk.step("phase3")
+    assert walk.metadata() == (["jram-dumphost"], "required")
+    host = walk.doctor()
+    assert host["instance_role"]["ok"] and host["instance_role"]["role"] == "jram-dumphost"
+    assert (host["aws_identity"]["role"], host["aws_identity"]["source"]) == ("jram-dumphost", "iam-role")
+    assert walk.tokenless_status() == "401"
+
+    # 2 - key retirement: no key left on the host, the IAM key inactive, escrowed, the scan clean,
+    # and the legacy job still publishes, now with the instance role's credentials.
+    out = walk.step("retire_keys")
+    assert "no AWS key material" in out, out[-3000:]
+    left = walk.credentials()
+    assert left is None or "aws_access_key_id" not in left
+    assert walk.key_status() == ["Inactive"]
+    assert walk.escrows() == [f"{walk.ESCROW_PREFIX}ec2-user/{legacy_key['id']}"]
+    walk.legacy_run("ggh_contract_status.sh")
+
+    # 3 - the key back: the file byte for byte, the IAM key active, the escrow gone.
+    walk.step("rollback_keys")
+    assert walk.credentials() == static
+    assert walk.host.exec("stat", "-c", "%U:%G %a", "/home/ec2-user/.aws/credentials").stdout.strip() == \
+        "ec2-user:ec2-user 600"
+    assert walk.key_status() == ["Active"] and walk.escrows() == []
+
+    # 4 - phase 3 undone: no profile, IMDSv2 optional again.
+    walk.step("rollback_phase3")
+    assert walk.metadata() == ([], "optional")
+
+    log = "\n".join(walk.log)
+    assert LEGACY_DB_PASSWORD not in log and legacy_key["secret"] not in log
