@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -121,3 +122,34 @@ def run_module(main, args: dict, check: bool = False, diff: bool = True) -> dict
     result = json.loads(out.getvalue())
     assert exc.value.code == (1 if result.get("failed") else 0)
     return result
+
+
+RECAP = re.compile(r"^\S+\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+@dataclasses.dataclass
+class PlayRun:
+    """One ansible-playbook run: its exit code, its output (stdout and stderr) and, when the
+    caller timed it, when it started and ended (time.time())."""
+
+    rc: int
+    out: str
+    started: float = 0.0
+    ended: float = 0.0
+
+    @property
+    def changed(self) -> int:
+        recaps = RECAP.findall(self.out)
+        assert recaps, f"no PLAY RECAP in the output:\n{self.out[-3000:]}"
+        return sum(int(r[1]) for r in recaps)
+
+    @property
+    def failed(self) -> int:
+        return sum(int(r[3]) for r in RECAP.findall(self.out))
+
+    @property
+    def changed_tasks(self) -> list[str]:
+        return re.findall(r"^changed: .*$", self.out, re.M)
+
+    def one_line(self) -> str:
+        return " ".join(self.out.split())

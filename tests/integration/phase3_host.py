@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -21,38 +20,16 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 from botocore.exceptions import ClientError
+from sandboxtest import PlayRun
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-RECAP = re.compile(r"^\S+\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 TAG_PREFIX = "jram-dumphost:phase3:"
 ATTACH = "phase3_attach_role.yml"
 ROLLBACK = "rollback.yml"
-
-
-@dataclass
-class Run:
-    rc: int
-    out: str
-    started: float
-    ended: float
-
-    @property
-    def changed(self) -> int:
-        recaps = RECAP.findall(self.out)
-        assert recaps, f"no PLAY RECAP in the output:\n{self.out[-3000:]}"
-        return sum(int(r[1]) for r in recaps)
-
-    @property
-    def changed_tasks(self) -> list[str]:
-        return re.findall(r"^changed: .*$", self.out, re.M)
-
-    def one_line(self) -> str:
-        return " ".join(self.out.split())
 
 
 def _free_port() -> int:
@@ -113,7 +90,7 @@ class Phase3:
             assert time.time() < deadline and self._imds.poll() is None, "the IMDS emulator did not start"
             time.sleep(0.2)
         # phase 2 (the host) does not depend on phase 1 (AWS): run them side by side
-        runs: dict[str, Run] = {}
+        runs: dict[str, PlayRun] = {}
         threads = [threading.Thread(target=lambda p=p: runs.__setitem__(p, self.play(p)))
                    for p in ("phase1_infra.yml", "phase2_parallel.yml")]
         for thread in threads:
@@ -149,13 +126,13 @@ class Phase3:
         return problems
 
     # -- running playbooks -------------------------------------------------------------------
-    def play(self, playbook: str, *args: str, extra: dict | None = None, env: dict | None = None) -> Run:
+    def play(self, playbook: str, *args: str, extra: dict | None = None, env: dict | None = None) -> PlayRun:
         path = self.workdir / f"vars-{uuid.uuid4().hex[:6]}.json"
         path.write_text(json.dumps({**self.extra, **(extra or {})}))
         started = time.time()
         proc = subprocess.run([str(BIN / "ansible-playbook"), f"playbooks/{playbook}", "-e", f"@{path}", *args],
                               cwd=REPO, env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=900)
-        return Run(proc.returncode, proc.stdout + proc.stderr, started, time.time())
+        return PlayRun(proc.returncode, proc.stdout + proc.stderr, started, time.time())
 
     # -- what moto and the host say ------------------------------------------------------------
     def instance(self) -> dict:

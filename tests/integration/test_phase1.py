@@ -21,27 +21,11 @@ from pathlib import Path
 import pytest
 import yaml
 from botocore.exceptions import ClientError
+from sandboxtest import PlayRun
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SANDBOX_VARS = yaml.safe_load((REPO / "inventories/sandbox/group_vars/all.yml").read_text())
-RECAP = re.compile(r"^\S+\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-
-
-@dataclass
-class Run:
-    rc: int
-    out: str
-
-    @property
-    def changed(self) -> int:
-        recaps = RECAP.findall(self.out)
-        assert recaps, f"no PLAY RECAP in the output:\n{self.out[-3000:]}"
-        return sum(int(r[1]) for r in recaps)
-
-    @property
-    def failed(self) -> int:
-        return sum(int(r[3]) for r in RECAP.findall(self.out))
 
 
 @dataclass
@@ -86,13 +70,13 @@ class Phase1:
         self.ec2 = sandbox.client("ec2")
 
     def play(self, names: Names, *args: str, playbook: str = "phase1_infra.yml", extra: dict | None = None,
-             env: dict | None = None) -> Run:
+             env: dict | None = None) -> PlayRun:
         data = {**names.extra_vars(), **(extra or {})}
         path = self.workdir / f"vars-{uuid.uuid4().hex[:6]}.json"
         path.write_text(json.dumps(data))
         proc = subprocess.run([str(BIN / "ansible-playbook"), f"playbooks/{playbook}", "-e", f"@{path}", *args],
                               cwd=REPO, env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=900)
-        return Run(proc.returncode, proc.stdout + proc.stderr)
+        return PlayRun(proc.returncode, proc.stdout + proc.stderr)
 
     # -- what exists in moto --------------------------------------------------------------
     def role(self, name: str) -> dict | None:
