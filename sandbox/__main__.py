@@ -38,6 +38,7 @@ def env_lines(s: Settings, state: dict) -> dict[str, str]:
         "MARIADB_HOST": "127.0.0.1",
         "MARIADB_PORT": str(s.mariadb_port),
         "MARIADB_SOCKET": str(s.mariadb_socket),
+        "MARIADB_SSL_CA": str(mariadb.ssl_ca(s)),
         "AWS_ENDPOINT_URL": s.moto_url,
         "AWS_EC2_METADATA_SERVICE_ENDPOINT": s.imds_url,
         "AWS_DEFAULT_REGION": REGION,

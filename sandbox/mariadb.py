@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from string import Template
 
-from . import procs
+from . import procs, tls
 from .config import LEGACY_DB_PASSWORD, LEGACY_DB_USER, Settings
 
 HERE = Path(__file__).resolve().parent / "mariadb"
@@ -51,6 +51,13 @@ def up(s: Settings) -> None:
         procs.run([_binary("mariadb-install-db", "mysql_install_db"), "--no-defaults", f"--datadir={datadir}",
                    "--user=root", "--auth-root-authentication-method=socket", "--skip-test-db"],
                   "mariadb-install-db")
+    server_tls, remade = tls.ensure(tls_dir(s))
+    if running(s) and not serves_tls(s):
+        # Started by an earlier `up` without TLS: restart it with the certificate.
+        print(f"sandbox: MariaDB at 127.0.0.1:{s.mariadb_port} serves no TLS; restarting it with TLS", flush=True)
+        down(s)
+    elif running(s) and remade:
+        sql(s, "FLUSH SSL")  # a renewed certificate, loaded without a restart
     if not running(s):
         s.mariadb_socket.unlink(missing_ok=True)
         if procs.port_open(s.mariadb_port):
@@ -62,12 +69,27 @@ def up(s: Settings) -> None:
              f"--pid-file={s.mariadb_dir / 'mariadbd.pid'}", "--user=root", "--skip-name-resolve",
              "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
              "--innodb-buffer-pool-size=512M", "--innodb-log-file-size=256M", "--max-allowed-packet=256M",
-             "--log-bin-trust-function-creators=1", "--event-scheduler=OFF"],
+             "--log-bin-trust-function-creators=1", "--event-scheduler=OFF",
+             # TLS offered, not required: the legacy scripts on the dump host connect without it.
+             f"--ssl-ca={server_tls.ca}", f"--ssl-cert={server_tls.cert}", f"--ssl-key={server_tls.key}"],
             s.pidfile(NAME), s.logfile(NAME))
         procs.wait_for(lambda: _answers(s), "MariaDB", timeout=90, log=s.logfile(NAME))
     if not seeded(s):
         seed(s)
     _ensure_legacy_account(s)
+
+
+def tls_dir(s: Settings) -> Path:
+    return s.mariadb_dir / "tls"
+
+
+def ssl_ca(s: Settings) -> Path:
+    """The CA that signed the server's certificate (MARIADB_SSL_CA in .sandbox/env)."""
+    return tls.files(tls_dir(s)).ca
+
+
+def serves_tls(s: Settings) -> bool:
+    return sql(s, "SHOW GLOBAL VARIABLES LIKE 'have_ssl'").split() == ["have_ssl", "YES"]
 
 
 def _answers(s: Settings) -> bool:
