@@ -18,10 +18,12 @@ EXIT_CODES = """exit codes:
   1  internal error (a bug: please report it)
   2  usage: bad arguments
   3  config: the job file is missing, invalid, or names a job that does not exist;
-     the client is missing or cannot dump this server's flavour
+     its ssl_ca file is missing or unreadable; the client is missing or cannot
+     dump this server's flavour
   4  secret: the secret is missing, unreadable, or lacks a key
   5  database: unreachable, login refused (after the AWSPENDING retry), privileges,
-     or the connection was lost during the dump
+     TLS verification failed (CA or host name), or the connection was lost during
+     the dump
   6  dump incomplete: mysqldump failed, was killed, wrote unexpected stderr, the
      trailer is missing, or the dump is below its size floor
   7  storage: the bucket is missing, S3 is unreachable or refused a request
@@ -72,6 +74,9 @@ def parser() -> argparse.ArgumentParser:
     common(compare)
 
     check = sub.add_parser("check-config", help="validate the job file")
+    check.add_argument("--skip-host-files", action="store_true",
+                       help="check the file's shape only, not the files it names on this host (ssl_ca): for a "
+                            "job file checked on another machine than the one that runs it")
     common(check)
     return p
 
@@ -144,7 +149,7 @@ def _fail(args: argparse.Namespace, log: Logger, exc: DumpJobError) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    cfg = config.load(args.config)
+    cfg = config.load(args.config, host_files=not args.skip_host_files)
     jobs = {name: {"kind": j.kind, "bucket": j.bucket, "key": j.key, "parallel_key": j.parallel_key,
                    "legacy_key": j.legacy_key, "schedule": j.schedule, "timezone": j.timezone,
                    "compression": j.compression.type}

@@ -124,7 +124,10 @@ class Config:
         return self.jobs[name]
 
 
-def load(path: str | Path = DEFAULT_PATH) -> Config:
+def load(path: str | Path = DEFAULT_PATH, host_files: bool = True) -> Config:
+    """The job file, parsed; with `host_files` also the files it names on this host (`ssl_ca`)
+    must be there and readable. The controller checks a job file for another host with
+    host_files=False (check-config --skip-host-files)."""
     path = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -139,7 +142,10 @@ def load(path: str | Path = DEFAULT_PATH) -> Config:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"config {path}: not valid YAML{where}") from None
-    return parse(doc, path)
+    cfg = parse(doc, path)
+    if host_files:
+        check_host_files(cfg)
+    return cfg
 
 
 def parse(doc: Any, path: str = "<config>") -> Config:
@@ -307,7 +313,7 @@ def _job(path: str, name: str, defaults: dict, body: Any) -> Job:
             re.compile(pattern)
         except re.error:
             raise r.fail("harmless_warnings", f"holds an invalid regular expression '{pattern}'") from None
-    for k in ("work_dir", "lock_dir"):
+    for k in ("work_dir", "lock_dir", "ssl_ca"):
         value = r.get(k, str)
         if value is not None and not value.startswith("/"):
             raise r.fail(k, "must be an absolute path")
@@ -412,3 +418,25 @@ def _positive(r: _Reader, key: str, value: float) -> float:
     if value <= 0:
         raise r.fail(key, "must be a positive number of seconds")
     return value
+
+
+def check_host_files(cfg: Config) -> None:
+    """Each job's `ssl_ca` exists on this host, is readable by this user and holds a PEM
+    certificate: a missing CA is a config error found by check-config, not a failed login."""
+    for name, job in cfg.jobs.items():
+        if job.ssl_ca is None:
+            continue
+        where = f"config {cfg.path}: job '{name}': key 'ssl_ca'"
+        fix = "install the CA bundle there (role dumpjob: dumpjob_ssl_ca_bundle) or fix 'ssl_ca'"
+        try:
+            with open(job.ssl_ca, "rb") as f:
+                head = f.read(1 << 20)
+        except FileNotFoundError:
+            raise ConfigError(f"{where} names {job.ssl_ca}, which does not exist; {fix}") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{where} names {job.ssl_ca}, a directory, not a CA file; {fix}") from None
+        except OSError as exc:
+            raise ConfigError(f"{where} names {job.ssl_ca}, which cannot be read ({exc.strerror}); make it "
+                              "readable by the dumpjob user (root-owned, mode 0644)") from None
+        if b"-----BEGIN CERTIFICATE-----" not in head:
+            raise ConfigError(f"{where} names {job.ssl_ca}, which holds no PEM certificate; {fix}")

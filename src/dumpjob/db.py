@@ -4,13 +4,14 @@ a rotation), the server's flavour, the account's privileges, and the cursor of t
 from __future__ import annotations
 
 import fnmatch
+import ssl
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import pymysql
 from pymysql import converters
 
-from .errors import DatabaseError
+from .errors import ConfigError, DatabaseError
 from .secret import CURRENT, PENDING, DbCredentials, fetch
 
 AUTH_ERRORS = {1045, 1698, 1251}
@@ -35,14 +36,22 @@ class ServerInfo:
 
 def connect(creds: DbCredentials, database: Optional[str] = None, ssl_ca: Optional[str] = None,
             timeout: int = 10, read_timeout: Optional[int] = None) -> pymysql.connections.Connection:
-    """A connection, or DatabaseError naming why; authentication failures keep their MySQL error code."""
+    """A connection, or DatabaseError naming why; authentication failures keep their MySQL error code.
+
+    With `ssl_ca` the connection is TLS or nothing: the server's certificate must chain to that CA
+    and name the host the secret gives (as `ssl-verify-server-cert` / `ssl-mode=VERIFY_IDENTITY`
+    make mysqldump check it)."""
+    context = tls_context(ssl_ca) if ssl_ca else None
     try:
         return pymysql.connect(host=creds.host, port=creds.port, user=creds.username,
                                password=creds.password.encode("utf-8"),
                                database=database, charset="utf8mb4", conv=TEXT_CONV, connect_timeout=timeout,
-                               read_timeout=read_timeout, ssl={"ca": ssl_ca} if ssl_ca else None, autocommit=True)
+                               read_timeout=read_timeout, ssl=context, autocommit=True)
     except pymysql.err.OperationalError as exc:
         code = exc.args[0] if exc.args else 0
+        if ssl_ca and tls_failure(exc):
+            raise DatabaseError(f"TLS verification of {creds.host}:{creds.port} failed against the CA {ssl_ca} "
+                                f"({tls_failure(exc)}); fix 'ssl_ca' or the secret's host") from None
         if code in AUTH_ERRORS:
             raise AuthFailedError(f"authentication failed for user '{creds.username}' at "
                                   f"{creds.host}:{creds.port}") from None
@@ -55,6 +64,46 @@ def connect(creds: DbCredentials, database: Optional[str] = None, ssl_ca: Option
                             "check the host, port, security group and that the server runs") from None
     except pymysql.err.MySQLError as exc:
         raise DatabaseError(f"cannot log in to database {creds.host}:{creds.port} ({reason(exc)})") from None
+
+
+def tls_context(ssl_ca: str) -> ssl.SSLContext:
+    """A client context that requires a certificate chaining to `ssl_ca` and naming the host."""
+    try:
+        context = ssl.create_default_context(cafile=ssl_ca)
+    except FileNotFoundError:
+        raise ConfigError(f"the CA file {ssl_ca} ('ssl_ca') does not exist; install it (role dumpjob: "
+                          "dumpjob_ssl_ca_bundle) or fix 'ssl_ca' in the job") from None
+    except PermissionError:
+        raise ConfigError(f"the CA file {ssl_ca} ('ssl_ca') cannot be read by this user; make it readable "
+                          "(root-owned, mode 0644)") from None
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ConfigError(f"the CA file {ssl_ca} ('ssl_ca') holds no usable PEM certificate "
+                          f"({type(exc).__name__}); replace it with the CA bundle") from None
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    # OpenSSL's default chain rules, as mysqldump applies them (Python 3.13 adds X509_STRICT).
+    context.verify_flags &= ~getattr(ssl, "VERIFY_X509_STRICT", 0)
+    return context
+
+
+def tls_failure(exc: BaseException) -> Optional[str]:
+    """What failed in the TLS handshake behind a PyMySQL error, or None when it was no TLS failure."""
+    cause = getattr(exc, "original_exception", None)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {cause.verify_message}".rstrip(".")
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS handshake failed: {cause.reason or cause}"
+    if exc.args and exc.args[0] == 2026:  # CR_SSL_CONNECTION_ERROR: the server offers no TLS
+        return str(exc.args[1]) if len(exc.args) > 1 else "TLS connection error"
+    return None
+
+
+def tls_cipher(conn: pymysql.connections.Connection) -> Optional[str]:
+    """The session's negotiated TLS cipher as the server reports it, None without TLS."""
+    with conn.cursor() as cur:
+        cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        row = cur.fetchone()
+    return row[1] if row and row[1] else None
 
 
 class AuthFailedError(DatabaseError):

@@ -105,15 +105,20 @@ def check_job(job: Job, sess, log: Logger) -> list[dict[str, Any]]:
 
     checks.append(_check("secret", secret))
 
-    def database() -> str:
+    def database() -> Found:
         database = job.database if job.kind == "query" else None
         creds, conn = db.login(sm, job.secret_id, lambda c: db.connect(c, database=database, ssl_ca=job.ssl_ca,
                                                                        timeout=job.connect_timeout),
                                remember=log.add_secret)
         state["conn"] = conn
         state["server"] = db.server_info(conn)
-        return (f"logged in as {creds.username} to {state['server'].flavour} {state['server'].version} at "
-                f"{creds.host}:{creds.port} with the secret's {creds.stage}")
+        cipher = db.tls_cipher(conn)
+        tls = (f"TLS {cipher}, certificate and host name verified against {job.ssl_ca}" if job.ssl_ca else
+               f"TLS {cipher}, certificate not verified (no 'ssl_ca')" if cipher else "without TLS")
+        found = Found(f"logged in as {creds.username} to {state['server'].flavour} {state['server'].version} at "
+                      f"{creds.host}:{creds.port} with the secret's {creds.stage}, {tls}")
+        found.facts["tls"] = cipher  # null without TLS
+        return found
 
     checks.append(_check("database", database))
 
