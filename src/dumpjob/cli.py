@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 from . import __version__, config
 from .errors import DumpJobError, ExitCode, UsageError
+from .hardening import harden
 from .keys import run_time
 from .log import Logger
 
@@ -91,28 +92,30 @@ def _date(text: str) -> date:
 def main(argv: Optional[list[str]] = None) -> int:
     args = parser().parse_args(argv)
     log = Logger()
+    # Before any command reads a secret: no core file, no ptrace or /proc/<pid>/mem, no MYSQL_PWD.
+    harden(log)
     try:
         if args.command == "run":
             return _run(args, log)
         if args.command == "check-config":
-            return _check_config(args)
+            return _check_config(args, log)
         if args.command == "doctor":
             from .doctor import doctor
             cfg = config.load(args.config)
             jobs = [cfg.job(args.job)] if args.job else list(cfg.jobs.values())
-            report = doctor(jobs, log)
-            _print(args, report, _doctor_text(report))
+            report = _redacted(log, doctor(jobs, log))
+            _print(args, log, report, _doctor_text(report))
             return ExitCode.OK if report["ok"] else ExitCode.CHECK_FAILED
         if args.command == "verify":
             from .verify import verify
-            report = verify(args.url, args.region, log)
-            _print(args, report, _checks_text(report))
+            report = _redacted(log, verify(args.url, args.region, log))
+            _print(args, log, report, _checks_text(report))
             return ExitCode.OK if report["ok"] else ExitCode.VERIFY_FAILED
         if args.command == "compare":
             from .compare import compare_job
             job = config.load(args.config).job(args.job)
-            report = compare_job(job, args.date, args.legacy_url, args.new_url, log)
-            _print(args, report, _compare_text(report))
+            report = _redacted(log, compare_job(job, args.date, args.legacy_url, args.new_url, log))
+            _print(args, log, report, _compare_text(report))
             return ExitCode.DIFFERENT if report["verdict"] == "different" else ExitCode.OK
         raise UsageError(f"unknown command {args.command}")
     except DumpJobError as exc:
@@ -126,7 +129,7 @@ def _run(args: argparse.Namespace, log: Logger) -> int:
     except DumpJobError as exc:
         log.job = args.job
         return _fail(args, log, exc)
-    log = Logger(job=job.name, system_log=job.syslog)
+    log = Logger(job=job.name, system_log=job.syslog).adopt_secrets(log)
     when = run_time(job.timezone, args.date)
     try:
         summary = run_job(job, when, args.parallel, log)
@@ -135,32 +138,49 @@ def _run(args: argparse.Namespace, log: Logger) -> int:
     log.info("summary", f"published {summary['url']}: {summary['raw_bytes']} bytes dumped, "
              f"{summary['compressed_bytes']} stored, {summary['rows']} rows in {summary['seconds']} s", **summary)
     if args.json:
-        print(json.dumps(summary, ensure_ascii=False))
+        print(log.scrub(json.dumps(_redacted(log, summary), ensure_ascii=False)))
     return ExitCode.OK
 
 
 def _fail(args: argparse.Namespace, log: Logger, exc: DumpJobError) -> int:
+    # The raw message is redacted before it becomes one line (Logger.redact), then again as JSON.
     message = log.redact(str(exc))
     log.error("error", message, error=exc.kind, exit_code=int(exc.exit_code))
     if getattr(args, "json", False):
-        print(json.dumps({"ok": False, "error": message, "kind": exc.kind, "exit_code": int(exc.exit_code)},
-                         ensure_ascii=False))
+        print(log.scrub(json.dumps({"ok": False, "error": message, "kind": exc.kind, "exit_code": int(exc.exit_code)},
+                                    ensure_ascii=False)))
     return int(exc.exit_code)
 
 
-def _check_config(args: argparse.Namespace) -> int:
+def _redacted(log: Logger, value: Any) -> Any:
+    """A report with every string redacted (raw first) and made one line: a doctor reason may quote
+    a driver's error, which may quote what the server was sent."""
+    if isinstance(value, str):
+        return log.redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(log, v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(log, v) for v in value]
+    return value
+
+
+def _check_config(args: argparse.Namespace, log: Logger) -> int:
     cfg = config.load(args.config, host_files=not args.skip_host_files)
     jobs = {name: {"kind": j.kind, "bucket": j.bucket, "key": j.key, "parallel_key": j.parallel_key,
                    "legacy_key": j.legacy_key, "schedule": j.schedule, "timezone": j.timezone,
                    "compression": j.compression.type}
             for name, j in cfg.jobs.items()}
     report = {"ok": True, "config": cfg.path, "jobs": jobs}
-    _print(args, report, f"config {cfg.path} is valid: {len(jobs)} job(s): {', '.join(sorted(jobs))}")
+    _print(args, log, report, f"config {cfg.path} is valid: {len(jobs)} job(s): {', '.join(sorted(jobs))}")
     return ExitCode.OK
 
 
-def _print(args: argparse.Namespace, report: dict[str, Any], text: str) -> None:
-    print(json.dumps(report, ensure_ascii=False, indent=None) if args.json else text)
+def _print(args: argparse.Namespace, log: Logger, report: dict[str, Any], text: str) -> None:
+    """The report as one JSON line, or as text, each line passed through redaction."""
+    if args.json:
+        print(log.scrub(json.dumps(report, ensure_ascii=False, indent=None)))
+    else:
+        print("\n".join(log.redact(line) for line in text.splitlines()))
 
 
 def _checks_text(report: dict[str, Any]) -> str:

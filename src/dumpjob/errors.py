@@ -22,13 +22,17 @@ class ExitCode(IntEnum):
 
 
 class DumpJobError(Exception):
-    """A failure with a one-line message that names the cause and the next step, never a secret."""
+    """A failure with a message that names the cause and the next step, never a secret.
+
+    The message is kept as given, whitespace included: it may quote another program's output that
+    holds a secret, and redaction must see the raw text before anything normalises it. The logger
+    (`Logger.redact`) redacts it and then makes it the one line every error is printed as."""
 
     exit_code = ExitCode.INTERNAL
     kind = "internal"
 
     def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
+        super().__init__(str(message))
 
     @property
     def message(self) -> str:
