@@ -17,6 +17,9 @@ from .keys import render_key, timezone
 
 DEFAULT_PATH = "/etc/dumpjob/jobs.yml"
 JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# How a job meets a server of the other flavour (mysqldump.compatibility): adapt the dump to it,
+# adapt but keep MariaDB's sandbox-mode line, or refuse.
+FLAVOUR_MISMATCH = ("adapt", "keep", "refuse")
 CRON_MACROS = {"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"}
 
 # S3's rules: 3-63 characters of lowercase letters, digits, '.' and '-', a letter or digit at
@@ -35,7 +38,7 @@ COMPRESSION_KEYS = {"type", "level", "threads"}
 CSV_KEYS = {"null", "line_terminator", "header"}
 COMPARE_KEYS = {"ignore_auto_increment"}
 KIND_ONLY = {
-    "mysqldump": {"databases", "tables", "no_data", "harmless_warnings", "allow_flavour_mismatch", "mysqldump",
+    "mysqldump": {"databases", "tables", "no_data", "harmless_warnings", "flavour_mismatch", "mysqldump",
                   "credentials_transport"},
     "query": {"database", "query", "csv", "min_rows"},
 }
@@ -45,6 +48,9 @@ COMMON_KEYS = {
     "min_bytes", "ssl_ca", "work_dir", "lock_dir", "progress_seconds", "compare", "connect_timeout", "syslog",
 }
 ALL_KEYS = COMMON_KEYS | KIND_ONLY["mysqldump"] | KIND_ONLY["query"]
+# Keys of earlier versions: each names its replacement.
+REPLACED = {"allow_flavour_mismatch": "'flavour_mismatch: adapt' (the default; 'refuse' refuses a client of the "
+                                      "other flavour)"}
 REQUIRED = {"mysqldump": ("secret_id", "bucket", "key", "databases"),
             "query": ("secret_id", "bucket", "key", "database", "query")}
 
@@ -93,7 +99,7 @@ class Job:
     min_bytes: int = 1024
     min_rows: int = 0
     harmless_warnings: tuple[str, ...] = ()
-    allow_flavour_mismatch: bool = False
+    flavour_mismatch: str = "adapt"
     mysqldump: str = "mysqldump"
     credentials_transport: str = "pipe"
     ssl_ca: Optional[str] = None
@@ -158,6 +164,8 @@ def parse(doc: Any, path: str = "<config>") -> Config:
     if not isinstance(defaults, dict):
         raise ConfigError(f"config {path}: 'defaults' must be a mapping")
     for key in defaults:
+        if key in REPLACED:
+            raise ConfigError(f"config {path}: defaults: key '{key}' was replaced by {REPLACED[key]}")
         if key not in ALL_KEYS:
             raise ConfigError(f"config {path}: defaults: unknown key '{key}'")
     jobs = doc.get("jobs")
@@ -238,6 +246,8 @@ def _job(path: str, name: str, defaults: dict, body: Any) -> Job:
     if not isinstance(body, dict):
         raise ConfigError(f"config {path}: job '{name}' must be a mapping")
     for key in body:
+        if key in REPLACED:
+            raise ConfigError(f"config {path}: job '{name}': key '{key}' was replaced by {REPLACED[key]}")
         if key not in ALL_KEYS:
             raise ConfigError(f"config {path}: job '{name}': unknown key '{key}'")
     r = _Reader(path, name, _merge(defaults, body))
@@ -304,6 +314,9 @@ def _job(path: str, name: str, defaults: dict, body: Any) -> Job:
     tables = r.strings("tables")
     if tables and len(databases) != 1:
         raise r.fail("tables", "needs exactly one entry in 'databases'")
+    mismatch = r.get("flavour_mismatch", str, "adapt")
+    if mismatch not in FLAVOUR_MISMATCH:
+        raise r.fail("flavour_mismatch", f"must be one of {', '.join(FLAVOUR_MISMATCH)}")
     transport = r.get("credentials_transport", str, "pipe")
     if transport not in ("pipe", "file"):
         raise r.fail("credentials_transport", "must be 'pipe' or 'file'")
@@ -332,7 +345,7 @@ def _job(path: str, name: str, defaults: dict, body: Any) -> Job:
         part_size_mib=r.integer("part_size_mib", 8, 5, 512),
         min_bytes=r.integer("min_bytes", 1024 if kind == "mysqldump" else 0, 0, 1 << 50),
         min_rows=r.integer("min_rows", 0, 0, 1 << 50),
-        harmless_warnings=warnings, allow_flavour_mismatch=r.get("allow_flavour_mismatch", bool, False),
+        harmless_warnings=warnings, flavour_mismatch=mismatch,
         mysqldump=r.get("mysqldump", str, "mysqldump"), credentials_transport=transport,
         ssl_ca=r.get("ssl_ca", str), work_dir=r.get("work_dir", str, "/var/tmp"),
         lock_dir=r.get("lock_dir", str, "/run/dumpjob"),

@@ -193,6 +193,20 @@ def _schema_matches(pattern: str, database: str) -> bool:
     return fnmatch.fnmatchcase(database, glob)
 
 
+def drop_connection(conn: Connection) -> None:
+    """Close the connection's socket without reading what the server still sends (closing a
+    cursor of an unbuffered result would read it all first)."""
+    force_close = getattr(conn, "_force_close", None)  # PyMySQL's own, without COM_QUIT
+    if force_close is not None:
+        force_close()
+        # Nothing left to drain: neither a cursor closed later nor the result's finaliser may read.
+        result, conn._result = getattr(conn, "_result", None), None
+        if result is not None:
+            result.unbuffered_active = False
+    elif conn.open:
+        conn.close()
+
+
 def is_lost_connection(exc: BaseException) -> bool:
     return isinstance(exc, pymysql.err.OperationalError) and bool(exc.args) and exc.args[0] in LOST_CONNECTION
 

@@ -141,13 +141,21 @@ def check_job(job: Job, sess, log: Logger) -> list[dict[str, Any]]:
     checks.append(_check("privileges", privileges))
 
     if job.kind == "mysqldump":
-        def flavour() -> str:
+        def flavour() -> Found:
             client = mysqldump.detect_client(job.mysqldump)
+            facts = {"client": client.version_line, "client_flavour": client.flavour}
             if "server" not in state:
-                return f"client {client.version_line} (server not reached)"
-            mysqldump.check_compatible(client, state["server"], job.allow_flavour_mismatch)
-            return f"{client.flavour} client {client.version_line} can dump {state['server'].flavour} " \
-                   f"{state['server'].version}"
+                return Found(f"{client.flavour} client {client.version_line}; the mode is known once the database "
+                             "answers", **facts)
+            server = state["server"]
+            compat = mysqldump.compatibility(client, server, job.flavour_mismatch)
+            how = {mysqldump.NATIVE: "same flavour",
+                   mysqldump.MARIADB_ON_MYSQL: "MariaDB's sandbox-mode line " + (
+                       "dropped from the dump" if compat.drop_sandbox_line else "kept (flavour_mismatch: keep)"),
+                   mysqldump.MYSQL_ON_MARIADB: "with " + " ".join(compat.flags)}[compat.mode]
+            return Found(f"{client.flavour} client {client.version_line} dumps {server.flavour} {server.version}: "
+                         f"mode {compat.mode} ({how})", **facts, server_flavour=server.flavour,
+                         server_version=server.version, mode=compat.mode)
 
         checks.append(_check("flavour", flavour))
     if "conn" in state:

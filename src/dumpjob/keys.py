@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,6 +28,45 @@ def render_key(template: str, when: datetime, job: str) -> str:
         return template.format(date=when, job=job)
     except (ValueError, IndexError, KeyError) as exc:
         raise ConfigError(f"is not a valid key template: {exc}") from None
+
+
+# strftime directives that always render as this many digits; any other renders as some text
+# without a '/'.
+DIGITS = {"Y": 4, "m": 2, "d": 2, "H": 2, "M": 2, "S": 2, "y": 2, "j": 3, "U": 2, "W": 2, "V": 2, "G": 4,
+          "u": 1, "w": 1, "I": 2}
+
+
+def key_pattern(template: str, job: str) -> tuple[re.Pattern, str]:
+    """A pattern matching every key `template` renders (any date) for `job`, and the literal
+    prefix those keys share (what S3 can list by)."""
+    parts, prefix, literal = [], "", True
+    for text, name, spec, _ in string.Formatter().parse(template):
+        parts.append(re.escape(text))
+        if literal:
+            prefix += text
+        if name is None:
+            continue
+        if name == "job":
+            parts.append(re.escape(job))
+            if literal:
+                prefix += job
+            continue
+        literal = False
+        parts.append(_strftime_pattern(spec or ""))
+    return re.compile("".join(parts)), prefix
+
+
+def _strftime_pattern(spec: str) -> str:
+    out, i = [], 0
+    while i < len(spec):
+        if spec[i] == "%" and i + 1 < len(spec):
+            d = spec[i + 1]
+            out.append("%" if d == "%" else rf"\d{{{DIGITS[d]}}}" if d in DIGITS else "[^/]+?")
+            i += 2
+        else:
+            out.append(re.escape(spec[i]))
+            i += 1
+    return "".join(out)
 
 
 def run_time(zone: str, on: date | None = None, now: datetime | None = None) -> datetime:

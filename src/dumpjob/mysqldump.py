@@ -31,6 +31,11 @@ HARMLESS = [
 CONNECTION_LOST = re.compile(r"\b(2013|2006|2055|4031)\b|Lost connection|server has gone away", re.I)
 CANNOT_CONNECT = re.compile(r"\b(2002|2003|2005)\b|Can't connect|Unknown (MySQL|MariaDB) server host", re.I)
 ACCESS_DENIED = re.compile(r"\b(1045|1698)\b|Access denied", re.I)
+# MariaDB: "2026: TLS/SSL error: Validation of SSL server certificate failed"; MySQL: "2026: SSL connection error: ..."
+TLS_FAILED = re.compile(r"\b2026\b|TLS/SSL error|SSL connection error|certificate verify failed", re.I)
+# The option that makes each client verify the server's certificate and host name against ssl-ca:
+# MariaDB's clients (10.5, 10.11) do not verify without it; MySQL 8's client has only ssl-mode.
+VERIFY_OPTION = {"mariadb": "ssl-verify-server-cert", "mysql": "ssl-mode=VERIFY_IDENTITY"}
 STDERR_LIMIT = 64 * 1024
 
 
@@ -60,19 +65,63 @@ def detect_client(program: str) -> Client:
     return Client(path=path, version_line=line, flavour=flavour, major=int(m.group(1)) if m else 0)
 
 
-def check_compatible(client: Client, server: ServerInfo, allow_mismatch: bool) -> None:
-    if client.flavour == "mariadb" and server.flavour == "mysql" and not allow_mismatch:
-        raise ConfigError(f"the MariaDB client ({client.path}) would dump a MySQL {server.version} server; install "
-                          "MySQL's mysqldump or set 'allow_flavour_mismatch: true' in the job")
+# What a client/server pair is called in logs, the manifest and `doctor`.
+NATIVE = "native"
+MARIADB_ON_MYSQL = "mariadb-client-mysql-server"
+MYSQL_ON_MARIADB = "mysql-client-mariadb-server"
+# The first line current MariaDB clients (10.5.25+, 10.11.8+, 11.x) write. MySQL's `mysql` client
+# stops at it ("Unknown command '\-'"), so a dump of a MySQL server must not carry it.
+SANDBOX_LINE = re.compile(rb"^/\*M!999999\\- enable the sandbox mode \*/ ?\r?$")
 
 
-def flags(client: Client, server: ServerInfo, job: Job) -> list[str]:
-    """The options after --defaults-extra-file, as this client accepts them."""
-    args = list(COMMON_FLAGS)
+@dataclass(frozen=True)
+class Compatibility:
+    """How this client dumps this server: the mode's name, the flags the pair needs and whether
+    the MariaDB sandbox-mode first line is dropped from the stream."""
+
+    mode: str
+    client_flavour: str
+    server_flavour: str
+    flags: tuple[str, ...]
+    drop_sandbox_line: bool
+
+    @property
+    def record(self) -> dict:
+        """The manifest's `compatibility` entry."""
+        return {"mode": self.mode, "client": self.client_flavour, "server": self.server_flavour,
+                "sandbox_line": "dropped" if self.drop_sandbox_line else "kept"}
+
+
+def compatibility(client: Client, server: ServerInfo, mismatch: str = "adapt") -> Compatibility:
+    """The flags and stream handling this (client, server) pair needs; ConfigError when the job
+    refuses a mismatch (`flavour_mismatch: refuse`).
+
+    A MariaDB client dumping a MySQL server is production's normal case (Amazon Linux 2023 ships
+    only `mariadb105`): the common flags work on both, and with `adapt` (the default) the sandbox-mode
+    line, which only MariaDB's tools understand, is dropped so that MySQL's client can restore the
+    dump; `keep` leaves it. Oracle's client needs `--set-gtid-purged=OFF` (RDS has GTIDs; a dump must
+    not carry SET @@GLOBAL.GTID_PURGED), and from version 8 `--column-statistics=0` against servers
+    without the COLUMN_STATISTICS table (MariaDB, MySQL < 8)."""
+    if client.flavour == server.flavour:
+        mode = NATIVE
+    else:
+        mode = MARIADB_ON_MYSQL if client.flavour == "mariadb" else MYSQL_ON_MARIADB
+    if mode != NATIVE and mismatch == "refuse":
+        raise ConfigError(f"the {client.flavour} client ({client.path}) would dump a {server.flavour} "
+                          f"{server.version} server and the job sets 'flavour_mismatch: refuse'; install the "
+                          f"{server.flavour} client or set 'flavour_mismatch: adapt'")
+    extra: list[str] = []
     if client.flavour == "mysql":
-        args.insert(2, "--set-gtid-purged=OFF")
+        extra.append("--set-gtid-purged=OFF")
         if client.major >= 8 and (server.flavour == "mariadb" or server.major < 8):
-            args.append("--column-statistics=0")
+            extra.append("--column-statistics=0")
+    return Compatibility(mode, client.flavour, server.flavour, tuple(extra),
+                         drop_sandbox_line=(mode == MARIADB_ON_MYSQL and mismatch == "adapt"))
+
+
+def flags(compat: Compatibility, job: Job) -> list[str]:
+    """The options after --defaults-extra-file, as this client accepts them."""
+    args = [*COMMON_FLAGS, *compat.flags]
     if job.no_data:
         args.append("--no-data")
     if len(job.databases) == 1:
@@ -82,12 +131,46 @@ def flags(client: Client, server: ServerInfo, job: Job) -> list[str]:
     return args
 
 
-def option_file(creds: DbCredentials, ssl_ca: Optional[str]) -> bytes:
-    """A [client] option group; values quoted with backslash escapes, as the client's parser expects."""
+class FirstLineFilter:
+    """Drops the stream's first line when it is exactly MariaDB's sandbox-mode line; every other
+    byte passes unchanged (a dump without that line comes out byte-identical)."""
+
+    LIMIT = 256  # the sandbox line is 40 bytes: a longer first line cannot be it
+
+    def __init__(self, active: bool):
+        self._pending: Optional[bytes] = b"" if active else None
+        self.dropped = False
+
+    def feed(self, data: bytes) -> bytes:
+        if self._pending is None:
+            return data
+        head = self._pending + data
+        end = head.find(b"\n")
+        if end < 0:
+            if len(head) <= self.LIMIT:
+                self._pending = head
+                return b""
+            self._pending = None
+            return head
+        self._pending = None
+        if SANDBOX_LINE.match(head[:end]):
+            self.dropped = True
+            return head[end + 1:]
+        return head
+
+    def flush(self) -> bytes:
+        """What is still held back once the stream ended (a first line without a line end)."""
+        rest, self._pending = self._pending or b"", None
+        return rest
+
+
+def option_file(creds: DbCredentials, ssl_ca: Optional[str], flavour: str = "mariadb") -> bytes:
+    """A [client] option group; values quoted with backslash escapes, as the client's parser expects.
+    With `ssl_ca`, the client of `flavour` verifies the server's certificate and host name."""
     lines = ["[client]", f"user={_quote(creds.username)}", f"password={_quote(creds.password)}",
              f"host={_quote(creds.host)}", f"port={creds.port}", "protocol=TCP"]
     if ssl_ca:
-        lines.append(f"ssl-ca={_quote(ssl_ca)}")
+        lines += [f"ssl-ca={_quote(ssl_ca)}", VERIFY_OPTION[flavour]]
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
@@ -116,7 +199,7 @@ class DumpProcess:
     @classmethod
     def start(cls, client: Client, args: list[str], creds: DbCredentials, ssl_ca: Optional[str],
               transport: str, work_dir: str) -> DumpProcess:
-        content = option_file(creds, ssl_ca)
+        content = option_file(creds, ssl_ca, client.flavour)
         private_dir = None
         pass_fds: tuple[int, ...] = ()
         if transport == "pipe":
@@ -197,7 +280,8 @@ class DumpProcess:
                 for a in self.argv[1:]]
 
 
-def failure(returncode: int, stderr_lines: list[str], extra_harmless: tuple[str, ...], raw_bytes: int):
+def failure(returncode: int, stderr_lines: list[str], extra_harmless: tuple[str, ...], raw_bytes: int,
+            ssl_ca: Optional[str] = None):
     """The error a finished mysqldump run stands for, or None when exit status and stderr are clean."""
     patterns = [re.compile(p) for p in (*HARMLESS, *extra_harmless)]
     unexpected = [line for line in stderr_lines if line.strip() and not any(p.search(line) for p in patterns)]
@@ -208,6 +292,10 @@ def failure(returncode: int, stderr_lines: list[str], extra_harmless: tuple[str,
         return DumpIncompleteError(f"mysqldump was killed by {name} after {raw_bytes} bytes")
     if returncode == 0 and not unexpected:
         return None
+    if TLS_FAILED.search(text):
+        against = f"against the CA {ssl_ca}" if ssl_ca else "(no 'ssl_ca' set)"
+        return DatabaseError(f"mysqldump's TLS connection to the database failed {against} ({first}); fix "
+                             "'ssl_ca' or the secret's host")
     if CONNECTION_LOST.search(text):
         return DatabaseError(f"database connection lost during the dump after {raw_bytes} bytes ({first}); "
                              "check the server and retry")

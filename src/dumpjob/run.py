@@ -2,8 +2,10 @@
 
 The multipart upload is completed only when mysqldump exited 0, its stderr holds nothing but
 known-harmless warnings, the `-- Dump completed` trailer arrived and the dump is above the size
-floor (for `query`: the cursor was read to its end and the row floor is met). Anything else,
-including SIGTERM/SIGINT, aborts the upload: the key keeps whatever it held before."""
+floor (for `query`: the cursor was read to its end and the row floor is met). Then the manifest
+is written, naming this run, and the upload completed last (see manifest.py for why that order
+keeps the manifest true). Anything else, including SIGTERM/SIGINT before the upload is being
+completed, aborts the upload: the key keeps whatever it held before."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import resource
 import signal
 import threading
 import time
+import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
@@ -24,10 +27,11 @@ from . import __version__, aws, compress, db, manifest, metrics, mysqldump
 from .config import Job
 from .csvout import CsvEncoder
 from .errors import DatabaseError, DumpIncompleteError, DumpJobError, RunInterruptedError, StorageError
+from .keys import key_pattern
 from .lock import JobLock
 from .log import Logger
 from .scan import DumpScanner
-from .upload import MultipartUpload, abort_stale, storage_error
+from .upload import CompleteError, MultipartUpload, abort_stale, storage_error
 
 BLOCK = 1 << 20
 
@@ -133,6 +137,10 @@ class _Run:
         self.started_at = datetime.now(timezone.utc)
         self.t0 = time.monotonic()
         self.progress = Progress(log, job.progress_seconds)
+        self.run_id = uuid.uuid4().hex
+        self.previous_manifest: Optional[bytes] = None  # what the key's manifest was before ours
+        self.manifest_written = False
+        self.decided = False  # the upload was completed, or may have been: nothing left to abort
 
     # -- the shared frame -------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
@@ -148,29 +156,43 @@ class _Run:
             server = db.server_info(conn)
             self.log.info("database", f"logged in to {server.flavour} {server.version} at {creds.host}:{creds.port} "
                           f"as {creds.username} (secret stage {creds.stage})", server_version=server.version,
-                          stage=creds.stage)
+                          stage=creds.stage, tls=db.tls_cipher(conn))
+            compat = None
             if client is not None:
-                mysqldump.check_compatible(client, server, self.job.allow_flavour_mismatch)
+                compat = mysqldump.compatibility(client, server, self.job.flavour_mismatch)
+                if compat.mode != mysqldump.NATIVE:
+                    self.log.warning("flavour", f"the {client.flavour} client dumps a {server.flavour} server: mode "
+                                     f"{compat.mode}, MariaDB's sandbox-mode line "
+                                     f"{'dropped' if compat.drop_sandbox_line else 'kept'}", **compat.record)
                 conn.close()
                 conn = None
             self._check_bucket()
-            stale = abort_stale(self.s3, self.job.bucket, self.key)
+            template, prefix = key_pattern(self.job.parallel_key if self.parallel else self.job.key, self.job.name)
+            stale = abort_stale(self.s3, self.job.bucket, template, prefix)
             if stale:
-                self.log.warning("stale_upload", f"aborted {stale} incomplete upload(s) to {self.url} left by an "
-                                 "earlier run")
+                self.log.warning("stale_upload", f"aborted {stale} incomplete upload(s) of this job under "
+                                 f"s3://{self.job.bucket}/{prefix} left by an earlier run")
             upload = MultipartUpload(self.s3, self.job.bucket, self.key, self.job.work_dir,
                                      self.job.upload_concurrency, self.job.part_size_mib, self.job.sse_kms_key_id,
-                                     {"dumpjob-job": self.job.name, "dumpjob-version": __version__},
+                                     {"dumpjob-job": self.job.name, "dumpjob-version": __version__,
+                                      manifest.RUN_METADATA: self.run_id},
                                      "application/zstd" if self.job.compression.type == "zstd" else "application/gzip")
-            if client is not None:
-                details = self._stream(upload, lambda sink: self._mysqldump(client, server, sink))
-            else:
-                details = self._stream(upload, lambda sink: self._query(conn, sink))
-            details["versions"]["server"] = server.version
+            # From here on, any way out but a completed upload aborts it (_abandon).
+            try:
+                if compat is not None:
+                    details = self._stream(upload, lambda sink: self._mysqldump(client, compat, sink))
+                    details["compatibility"] = compat.record
+                else:
+                    details = self._stream(upload, lambda sink: self._query(conn, sink))
+                details["versions"]["server"] = server.version
+                details["server_flavour"] = server.flavour
+                self._pause("streamed")
+                return self._publish(upload, details)
+            except BaseException as exc:
+                raise self._abandon(upload, exc) from None
         finally:
-            if conn is not None:
+            if conn is not None and conn.open:
                 conn.close()
-        return self._publish(upload, details)
 
     def _check_bucket(self) -> None:
         try:
@@ -182,7 +204,8 @@ class _Run:
             raise storage_error("checking the bucket of", self.url, exc) from None
 
     def _stream(self, upload: MultipartUpload, produce: Callable) -> dict[str, Any]:
-        """Run `produce(sink)` into compressor and upload; abort the upload on any failure."""
+        """Run `produce(sink)` into compressor and upload, and wait for every part; the caller
+        aborts the upload when this raises."""
         compressor = compress.make(self.job.compression, self._emitter(upload))
         self.progress.start()
         try:
@@ -190,24 +213,45 @@ class _Run:
             compressor.finish()
             upload.finish_parts()
             return details
-        except BaseException as exc:
-            self.progress.stop()
+        except BaseException:
             compressor.close()
-            upload_id = upload.upload_id
+            raise
+        finally:
+            self.progress.stop()
+
+    def _abandon(self, upload: MultipartUpload, exc: BaseException) -> BaseException:
+        """Abort the upload after `exc`, put back the manifest this run replaced, and return the
+        error to raise: its message ends with what the key holds now."""
+        self.guard.deferred = True  # a second signal must not cut the cleanup short
+        self.progress.stop()
+        if self.decided:
+            return exc  # the upload was completed (or may have been): the message says what the key holds
+        upload_id = upload.upload_id
+        if upload_id is not None:
             self.log.warning("aborting", f"aborting upload {upload_id} to {self.url}: {exc}")
             confirmed = upload.abort()
             self.log.info("aborted", f"upload {upload_id} to {self.url} aborted" if confirmed else
                           f"upload {upload_id} to {self.url} could not be aborted", confirmed=confirmed)
-            suffix = ("upload aborted, nothing published" if confirmed else
-                      f"the incomplete upload {upload_id} could not be aborted (S3 unreachable); nothing was "
-                      "published and a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes it")
-            if isinstance(exc, DumpJobError):
-                raise type(exc)(f"{exc}; {suffix}") from None
-            if isinstance(exc, Exception):
-                raise DumpJobError(f"internal error: {type(exc).__name__}: {exc}; {suffix}") from exc
-            raise
-        finally:
-            self.progress.stop()
+        else:
+            confirmed = True
+        suffix = ("upload aborted, nothing published" if confirmed else
+                  f"the incomplete upload {upload_id} could not be aborted (S3 unreachable); nothing was published, "
+                  "and the job's next run or a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes it")
+        suffix += "; " + (self._restore_manifest() if self.manifest_written else
+                          f"{self.url} holds what it held before")
+        if isinstance(exc, DumpJobError):
+            return type(exc)(f"{exc}; {suffix}")
+        if isinstance(exc, Exception):
+            return DumpJobError(f"internal error: {type(exc).__name__}: {exc}; {suffix}")
+        return exc
+
+    def _pause(self, point: str) -> None:
+        """Test hook: with DUMPJOB_TEST_STOP_AT naming this point (comma-separated names), the
+        process stops itself (SIGSTOP) here, so that a test can kill or signal it between two
+        publishing steps. Points: streamed, manifest_written, completed, published."""
+        if point in os.environ.get("DUMPJOB_TEST_STOP_AT", "").split(","):
+            self.log.info("test_stop", f"stopped at {point} (DUMPJOB_TEST_STOP_AT)", point=point)
+            os.kill(os.getpid(), signal.SIGSTOP)
 
     def _emitter(self, upload: MultipartUpload) -> Callable[[bytes], None]:
         def emit(data: bytes) -> None:
@@ -216,9 +260,11 @@ class _Run:
         return emit
 
     # -- the mysqldump kind -----------------------------------------------------------------------
-    def _mysqldump(self, client: mysqldump.Client, server: db.ServerInfo, feed: Callable[[bytes], None]) -> dict:
-        args = mysqldump.flags(client, server, self.job)
+    def _mysqldump(self, client: mysqldump.Client, compat: mysqldump.Compatibility,
+                   feed: Callable[[bytes], None]) -> dict:
+        args = mysqldump.flags(compat, self.job)
         scanner = DumpScanner(multi_database=len(self.job.databases) > 1)
+        first_line = mysqldump.FirstLineFilter(compat.drop_sandbox_line)
         dump = mysqldump.DumpProcess.start(client, args, self.creds, self.job.ssl_ca, self.job.credentials_transport,
                                            self.job.work_dir)
         self.log.info("mysqldump", f"{client.version_line} started", flags=dump.public_flags(), pid=dump.proc.pid)
@@ -230,7 +276,9 @@ class _Run:
             while True:
                 chunk = os.read(fd, BLOCK)
                 if not chunk:
+                    pending.append(first_line.flush())
                     break
+                chunk = first_line.feed(chunk)
                 pending.append(chunk)
                 size += len(chunk)
                 if size >= BLOCK:
@@ -240,8 +288,8 @@ class _Run:
                     feed(data)
                     raw += len(data)
                     self.progress.raw, self.progress.table = raw, scanner.table
-            if pending:
-                data = b"".join(pending)
+            data = b"".join(pending)
+            if data:
                 scanner.feed(data)
                 feed(data)
                 raw += len(data)
@@ -250,7 +298,7 @@ class _Run:
         except BaseException:
             dump.stop()
             raise
-        problem = mysqldump.failure(returncode, dump.stderr_lines, self.job.harmless_warnings, raw)
+        problem = mysqldump.failure(returncode, dump.stderr_lines, self.job.harmless_warnings, raw, self.job.ssl_ca)
         if isinstance(problem, DumpIncompleteError) and returncode > 0:
             gone = self._database_gone()
             if gone:
@@ -267,13 +315,13 @@ class _Run:
         for line in dump.stderr_lines:
             self.log.warning("mysqldump_stderr", f"mysqldump: {line}")
         return {"raw_bytes": raw, "tables": scanner.rows, "trailer": scanner.trailer, "flags": dump.public_flags(),
-                "versions": {"mysqldump": client.version_line}}
+                "versions": {"mysqldump": client.version_line}, "sandbox_line_dropped": first_line.dropped}
 
     def _database_gone(self) -> Optional[str]:
         """Why the database cannot be reached now, or None when it answers (a failed mysqldump may
         have lost its server without saying so on stderr)."""
         try:
-            db.connect(self.creds, timeout=5).close()
+            db.connect(self.creds, ssl_ca=self.job.ssl_ca, timeout=5).close()
         except DatabaseError as exc:
             return str(exc).split(" (", 1)[-1].split(");", 1)[0]
         return None
@@ -282,40 +330,48 @@ class _Run:
     def _query(self, conn, feed: Callable[[bytes], None]) -> dict:
         encoder = CsvEncoder(self.job.csv)
         raw = rows = 0
+        cur = conn.cursor(pymysql.cursors.SSCursor)
         try:
-            with conn.cursor(pymysql.cursors.SSCursor) as cur:
-                cur.execute("SET SESSION TRANSACTION READ ONLY")
-                cur.execute("SET SESSION net_write_timeout = 3600")
-                cur.execute(self.job.query)
-                if cur.description is None:
-                    raise DatabaseError("the job's query returned no result set; 'query' must be a SELECT")
-                columns = [d[0] for d in cur.description]
-                pending = [encoder.line(columns).encode("utf-8")] if encoder.header else []
-                size = len(pending[0]) if pending else 0
-                while True:
-                    batch = cur.fetchmany(2000)
-                    if not batch:
-                        break
-                    rows += len(batch)
-                    data = encoder.lines(batch)
-                    pending.append(data)
-                    size += len(data)
-                    if size >= BLOCK:
-                        block = b"".join(pending)
-                        pending, size = [], 0
-                        feed(block)
-                        raw += len(block)
-                        self.progress.raw = raw
-                if pending:
+            cur.execute("SET SESSION TRANSACTION READ ONLY")
+            cur.execute("SET SESSION net_write_timeout = 3600")
+            cur.execute(self.job.query)
+            if cur.description is None:
+                raise DatabaseError("the job's query returned no result set; 'query' must be a SELECT")
+            columns = [d[0] for d in cur.description]
+            pending = [encoder.line(columns).encode("utf-8")] if encoder.header else []
+            size = len(pending[0]) if pending else 0
+            while True:
+                batch = cur.fetchmany(2000)
+                if not batch:
+                    break
+                rows += len(batch)
+                data = encoder.lines(batch)
+                pending.append(data)
+                size += len(data)
+                if size >= BLOCK:
                     block = b"".join(pending)
+                    pending, size = [], 0
                     feed(block)
                     raw += len(block)
                     self.progress.raw = raw
+            if pending:
+                block = b"".join(pending)
+                feed(block)
+                raw += len(block)
+                self.progress.raw = raw
+            cur.close()
         except pymysql.err.MySQLError as exc:
+            db.drop_connection(conn)
             if db.is_lost_connection(exc):
                 raise DatabaseError(f"database connection lost during the query after {rows} rows "
                                     f"({db.reason(exc)}); check the server and retry") from None
             raise DatabaseError(f"the job's query failed ({db.reason(exc)}); fix 'query' or the grants") from None
+        except BaseException:
+            # Closing the cursor would read the rest of the result set first (PyMySQL drains an
+            # unbuffered result); dropping the connection stops the read, and the server's query
+            # with it, at once.
+            db.drop_connection(conn)
+            raise
         if rows < self.job.min_rows:
             raise DumpIncompleteError(f"the query returned {rows} rows, below the floor of {self.job.min_rows} "
                                       "(min_rows)")
@@ -326,41 +382,92 @@ class _Run:
 
     # -- publishing -------------------------------------------------------------------------------
     def _publish(self, upload: MultipartUpload, details: dict) -> dict[str, Any]:
-        # Once the upload is being completed a signal no longer interrupts: the dump is whole, and
-        # stopping between the object and its manifest would leave a dump without a manifest.
+        """Manifest first (naming this run), then the object, which carries the run's id from its
+        creation: the manifest describes the object at the key only when the ids match, so a kill
+        between any two steps leaves a state verify, compare and the cutover classify correctly."""
+        if self.guard.received is not None:
+            raise RunInterruptedError(f"stopped by {signal.Signals(self.guard.received).name}")
+        sha256 = upload.sha256.hexdigest()
+        document = self._manifest(upload, details, sha256)
+        self.previous_manifest = manifest.get_body(self.s3, self.job.bucket, self.key)
+        self.manifest_written = True  # from the attempt on, unless S3 answered that it refused the write
+        try:
+            manifest_key = manifest.put(self.s3, self.job.bucket, self.key, document, self.job.sse_kms_key_id)
+        except StorageError as exc:
+            self.manifest_written = getattr(exc, "maybe_written", True)
+            raise
+        self._pause("manifest_written")
+        # The point of no return: a signal from here on waits until the upload is complete.
         self.guard.deferred = True
         if self.guard.received is not None:
-            upload.abort()
-            raise RunInterruptedError(f"stopped by {signal.Signals(self.guard.received).name}; upload aborted, "
-                                      "nothing published")
+            raise RunInterruptedError(f"stopped by {signal.Signals(self.guard.received).name}")
         try:
             upload.complete()
-        except BaseException as exc:
-            upload_id = upload.upload_id
-            confirmed = upload.abort() if upload_id else True
-            if isinstance(exc, DumpJobError):
-                suffix = "upload aborted, nothing published" if confirmed else f"upload {upload_id} left incomplete"
-                raise type(exc)(f"{exc}; {suffix}") from None
-            raise
-        try:
-            head = self.s3.head_object(Bucket=self.job.bucket, Key=self.key)
-        except (ClientError, BotoCoreError) as exc:
-            raise storage_error("checking the published object", self.url, exc) from None
-        if head.get("ContentLength") != upload.size:
-            self.s3.delete_object(Bucket=self.job.bucket, Key=self.key)
-            raise StorageError(f"the completed object {self.url} is {head.get('ContentLength')} bytes, not the "
-                               f"{upload.size} uploaded; it was deleted")
-        finished_at = datetime.now(timezone.utc)
+        except CompleteError as exc:
+            self._resolve_complete(upload, exc)
+        self.decided = True
+        self._pause("completed")
+        exists, run_id, length = manifest.object_run(self.s3, self.job.bucket, self.key)
+        if not exists or run_id != self.run_id or length != upload.size:
+            raise StorageError(f"the upload to {self.url} was completed, but the key holds "
+                               f"{'nothing' if not exists else f'{length} bytes of run {run_id}'} instead of the "
+                               f"{upload.size} bytes of this run {self.run_id}; its manifest does not describe it "
+                               f"(dumpjob verify {self.url} says so); run the job again")
+        if self.guard.received is not None:
+            self.log.warning("signal", f"{signal.Signals(self.guard.received).name} arrived while publishing; the "
+                             "dump was published in full first")
+        self._pause("published")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         seconds = time.monotonic() - self.t0
-        sha256 = upload.sha256.hexdigest()
+        return {
+            "ok": True, "job": self.job.name, "url": self.url, "bucket": self.job.bucket, "key": self.key,
+            "manifest": f"s3://{self.job.bucket}/{manifest_key}", "run_id": self.run_id,
+            "raw_bytes": details["raw_bytes"], "compressed_bytes": upload.size, "sha256": sha256,
+            "parts": len(upload.parts), "rows": sum(details["tables"].values()), "tables": len(details["tables"]),
+            "mib_per_s": round(details["raw_bytes"] / 2**20 / seconds, 1) if seconds else None,
+            "peak_rss_mib": round(peak, 1),
+        }
+
+    def _resolve_complete(self, upload: MultipartUpload, exc: CompleteError) -> None:
+        """CompleteMultipartUpload failed, or its answer was lost and the retry found no upload
+        (NoSuchUpload): the object at the key decides whether this run's upload became it."""
+        try:
+            exists, run_id, length = manifest.object_run(self.s3, self.job.bucket, self.key)
+        except StorageError as head_failed:
+            self.decided = True
+            raise StorageError(f"{exc}; whether the dump was published is unknown ({head_failed}); "
+                               f"run 'dumpjob verify {self.url}': its manifest describes the object only if this "
+                               "run's upload completed") from None
+        if exists and run_id == self.run_id and length == upload.size:
+            self.log.warning("complete_resolved", f"completing the upload to {self.url} reported {exc.code or exc}, "
+                             "but the object at the key is this run's: the upload was completed", code=exc.code)
+            upload.upload_id = None
+            return
+        raise exc
+
+    def _restore_manifest(self) -> str:
+        """Put back the manifest this run replaced (it describes the object the key still holds);
+        without one, this run's manifest stays and, naming a run that never published, describes
+        nothing. Returns what the key holds now, for the error line."""
+        if self.previous_manifest is None:
+            return f"{self.url} holds what it held before"
+        try:
+            manifest.put_body(self.s3, self.job.bucket, self.key, self.previous_manifest, self.job.sse_kms_key_id)
+        except StorageError as exc:
+            return (f"{self.url} holds what it held before, but its earlier manifest could not be put back ({exc}); "
+                    "run the job again")
+        return f"{self.url} and its manifest hold what they held before"
+
+    def _manifest(self, upload: MultipartUpload, details: dict, sha256: str) -> dict[str, Any]:
+        finished_at = datetime.now(timezone.utc)
         document = {
-            "format": manifest.FORMAT, "job": self.job.name, "kind": self.job.kind,
+            "format": manifest.FORMAT, "run_id": self.run_id, "job": self.job.name, "kind": self.job.kind,
             "bucket": self.job.bucket, "key": self.key, "url": self.url, "parallel": self.parallel,
             "date": self.when.date().isoformat(), "timezone": self.job.timezone,
             "started_at": self.started_at.isoformat(), "finished_at": finished_at.isoformat(),
-            "seconds": round(seconds, 3),
+            "seconds": round(time.monotonic() - self.t0, 3),
             "raw_bytes": details["raw_bytes"], "compressed_bytes": upload.size, "sha256": sha256,
-            "parts": len(upload.parts), "etag": head.get("ETag"),
+            "parts": len(upload.parts),
             "compression": {"type": self.job.compression.type, "level": self.job.compression.level},
             "tables": details["tables"], "trailer": details["trailer"], "flags": details["flags"],
             "databases": list(self.job.databases) or [self.job.database],
@@ -369,21 +476,10 @@ class _Run:
             "versions": {"dumpjob": __version__, "python": platform.python_version(), "boto3": boto3.__version__,
                          **details["versions"]},
         }
+        if "compatibility" in details:
+            document["compatibility"] = details["compatibility"]
         if "columns" in details:
             document["columns"] = details["columns"]
             document["csv_header"] = self.job.csv.header
             document["csv_null"] = self.job.csv.null
-        manifest_key = manifest.put(self.s3, self.job.bucket, self.key, document, self.job.sse_kms_key_id)
-        if self.guard.received is not None:
-            self.log.warning("signal", f"{signal.Signals(self.guard.received).name} arrived while publishing; the "
-                             "dump was published in full first")
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        summary = {
-            "ok": True, "job": self.job.name, "url": self.url, "bucket": self.job.bucket, "key": self.key,
-            "manifest": f"s3://{self.job.bucket}/{manifest_key}", "raw_bytes": details["raw_bytes"],
-            "compressed_bytes": upload.size, "sha256": sha256, "parts": len(upload.parts),
-            "rows": sum(details["tables"].values()), "tables": len(details["tables"]),
-            "mib_per_s": round(details["raw_bytes"] / 2**20 / seconds, 1) if seconds else None,
-            "peak_rss_mib": round(peak, 1),
-        }
-        return summary
+        return document

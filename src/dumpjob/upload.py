@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import re
 import shutil
 import tempfile
 import threading
@@ -60,6 +61,14 @@ def storage_error(action: str, url: str, exc: BaseException) -> StorageError:
         return StorageError(f"{action} {url} failed: S3 endpoint unreachable ({type(exc).__name__}); "
                             "check the network or the endpoint")
     return StorageError(f"{action} {url} failed ({describe(exc)})")
+
+
+class CompleteError(StorageError):
+    """CompleteMultipartUpload failed or its answer was lost; `code` is S3's error code, if any."""
+
+    def __init__(self, message: str, code: str = ""):
+        super().__init__(message)
+        self.code = code
 
 
 class UploadCancelledError(Exception):
@@ -177,13 +186,16 @@ class MultipartUpload:
             raise self._failure()
 
     def complete(self) -> dict:
+        """CompleteMultipartUpload of the parts finish_parts() uploaded. On failure the upload id is
+        kept (the caller resolves an ambiguous answer, then aborts) and CompleteError says why."""
         self.finish_parts()
         parts = [{"PartNumber": p.number, "ETag": p.etag, "ChecksumSHA256": p.sha256_b64} for p in self.parts]
         try:
             answer = self.s3.complete_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
                                                        MultipartUpload={"Parts": parts})
         except (ClientError, BotoCoreError) as exc:
-            raise storage_error("completing the upload to", self.url, exc) from None
+            raise CompleteError(str(storage_error("completing the upload to", self.url, exc)),
+                                error_code(exc)) from None
         self.upload_id = None
         self._cleanup()
         return answer
@@ -237,14 +249,18 @@ def abort_upload(s3, bucket: str, key: str, upload_id: str, deadline_seconds: fl
         delay = min(delay * 2, 5.0)
 
 
-def abort_stale(s3, bucket: str, key: str) -> int:
-    """Abort incomplete uploads to exactly `key` left by a run that died (the job lock rules out a live one)."""
+def abort_stale(s3, bucket: str, template: re.Pattern, prefix: str) -> int:
+    """Abort the incomplete uploads under `prefix` whose key matches the job's key template (any
+    day), left by runs of this job that died; the job lock rules out a live run of it. Uploads to
+    other keys, other jobs' included, are left alone."""
     count = 0
     try:
-        answer = s3.list_multipart_uploads(Bucket=bucket, Prefix=key)
+        pages = s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix)
+        uploads = [u for page in pages for u in page.get("Uploads", [])]
     except (ClientError, BotoCoreError):
         return 0
-    for upload in answer.get("Uploads", []):
-        if upload.get("Key") == key and abort_upload(s3, bucket, key, upload["UploadId"], 10.0):
+    for upload in uploads:
+        key = upload.get("Key", "")
+        if template.fullmatch(key) and abort_upload(s3, bucket, key, upload["UploadId"], 10.0):
             count += 1
     return count

@@ -1,6 +1,8 @@
 """`dumpjob verify S3URL`: stream a published dump and check it against its manifest: stored
 size and SHA-256, a complete compressed stream, raw size, the `-- Dump completed` trailer and the
-rows per table (for the `query` kind: the number of CSV records)."""
+rows per table (for the `query` kind: the number of CSV records); first of all, that the manifest
+names the run whose upload became the object (see manifest.describes): a manifest of a run that
+never published says nothing about the object, and with no object at all verify fails at once."""
 
 from __future__ import annotations
 
@@ -20,6 +22,10 @@ def verify(url: str, region: Optional[str], log: Logger) -> dict[str, Any]:
     s3 = aws.client(aws.session(region), "s3")
     doc = manifest.get(s3, bucket, key)
     object_url = f"s3://{bucket}/{key}"
+    exists, run_id, _ = manifest.object_run(s3, bucket, key)
+    unrelated = manifest.describes(doc, exists, run_id)
+    if not exists:
+        raise VerifyFailedError(unrelated)
     log.info("verify", f"verifying {object_url} against its manifest")
     digest = hashlib.sha256()
     stored = 0
@@ -45,6 +51,8 @@ def verify(url: str, region: Optional[str], log: Logger) -> dict[str, Any]:
     except VerifyFailedError as exc:
         stream_problem = str(exc)
     checks = [
+        _check("run", unrelated is None, unrelated or (f"the object is from run {run_id}, which the manifest describes"
+                                                       if doc.get("run_id") else "a format-1 manifest names no run")),
         _check("size", stored == doc["compressed_bytes"],
                f"{stored} bytes stored, manifest says {doc['compressed_bytes']}"),
         _check("sha256", digest.hexdigest() == doc["sha256"],

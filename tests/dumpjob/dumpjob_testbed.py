@@ -92,6 +92,9 @@ class Running:
             time.sleep(0.02)
         raise AssertionError(f"no '{name}' event; stderr so far: {self.lines}")
 
+    def event_seen(self, name: str) -> bool:
+        return any(json.loads(line)["event"] == name for line in list(self.lines))
+
     def finish(self, timeout: float = 180) -> Result:
         stdout = self.proc.stdout.read()  # stderr belongs to the reader thread
         self.proc.wait(timeout=timeout)
@@ -279,3 +282,120 @@ def process_tree(root: int) -> list[int]:
         out.append(pid)
         todo += children.get(pid, [])
     return out
+
+
+# -- an HTTP proxy in front of S3 that refuses or loses chosen requests ---------------------------
+@dataclass
+class Fault:
+    """Requests matching `method` and a path ending in `suffix` (and holding `query`, if set) get
+    `action`: "error" answers `status` with S3 error `code` without forwarding (by default 403
+    AccessDenied); "lose_answer" forwards the request and then drops the connection without
+    answering (S3 did the work, the client never hears it). `times` requests are hit, then the
+    fault is spent."""
+
+    method: str
+    suffix: str = ""
+    query: str = ""
+    action: str = "error"
+    status: int = 403
+    code: str = "AccessDenied"
+    times: int = 1
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        where, _, query = path.partition("?")
+        return (self.hits < self.times and method == self.method and where.endswith(self.suffix)
+                and self.query in query)
+
+
+class S3Faults:
+    """Forwards HTTP to S3 (moto) on 127.0.0.1:target; `faults` decide what goes wrong."""
+
+    HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"})
+
+    def __init__(self, target: int):
+        import http.client
+        import http.server
+
+        self.target = target
+        self.faults: list[Fault] = []
+        self.seen: list[tuple[str, str, int]] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def _body(self) -> bytes:
+                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                    out = b""
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                        chunk = self.rfile.read(size)
+                        self.rfile.readline()
+                        if not size:
+                            return out
+                        out += chunk
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def _any(self) -> None:
+                body = self._body()
+                fault = next((f for f in proxy.faults if f.matches(self.command, self.path)), None)
+                if fault is not None:
+                    fault.hits += 1
+                if fault is not None and fault.action == "error":
+                    proxy.seen.append((self.command, self.path, fault.status))
+                    text = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{fault.code}</Code>'
+                            f"<Message>{fault.code} (injected)</Message></Error>").encode()
+                    self.send_response(fault.status)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(text)))
+                    self.end_headers()
+                    self.wfile.write(text)
+                    return
+                conn = http.client.HTTPConnection("127.0.0.1", proxy.target, timeout=120)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in proxy.HOP | {"expect"}}
+                headers["Content-Length"] = str(len(body))
+                conn.request(self.command, self.path, body=body, headers=headers)
+                answer = conn.getresponse()
+                data = answer.read()
+                conn.close()
+                proxy.seen.append((self.command, self.path, answer.status))
+                if fault is not None and fault.action == "lose_answer":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.send_response(answer.status)
+                for k, v in answer.getheaders():
+                    if k.lower() not in proxy.HOP and k.lower() != "content-length":
+                        self.send_header(k, v)
+                # a HEAD answer has no body but tells the object's length
+                length = answer.getheader("Content-Length", "0") if self.command == "HEAD" else str(len(data))
+                self.send_header("Content-Length", length)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any  # noqa: N815 - http.server's names
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def stopped(pid: int, timeout: float = 60) -> None:
+    """Wait until the process is stopped (state T), as DUMPJOB_TEST_STOP_AT leaves it."""
+    def state() -> str:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    wait_until(lambda: state() == "T", timeout, f"process {pid} to stop")

@@ -98,7 +98,7 @@ def test_verify_fails_on_a_tampered_object(sandbox, s3, env, jobfile, make_secre
     result = dumpjob("verify", f"s3://jram-gghouse/{key}", "--json", env=env)
     assert result.code == 10
     failed = {c["name"] for c in result.json["checks"] if not c["ok"]}
-    assert {"sha256", "trailer"} <= failed
+    assert {"run", "sha256", "trailer"} <= failed
     missing = dumpjob("verify", f"s3://jram-gghouse/{prefix}/nothing.sql.gz", env=env)
     assert_failed(missing, 10, "no manifest")
 

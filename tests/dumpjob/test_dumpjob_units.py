@@ -164,30 +164,6 @@ def test_digest_calls_rebatched_rows_equivalent_not_identical(real_dump):
     assert verdicts["(routines basis)"] == "identical"
 
 
-def test_client_flavour_decides_the_flags_and_refuses_mariadb_against_mysql():
-    from dumpjob.config import parse
-    from dumpjob.db import ServerInfo
-    from dumpjob.errors import ConfigError
-
-    job = parse({"jobs": {"j": {"kind": "mysqldump", "secret_id": "s", "bucket": "bkt", "key": "k/{date:%Y}",
-                                "databases": ["basis"], "tables": ["a", "b"]}}}).job("j")
-    real = mysqldump.detect_client("mysqldump")
-    assert real.flavour == "mariadb" and real.major >= 10
-    mariadb_server, mysql8 = ServerInfo("10.11.19-MariaDB", "mariadb"), ServerInfo("8.0.36", "mysql")
-    args = mysqldump.flags(real, mariadb_server, job)
-    assert "--set-gtid-purged=OFF" not in args and args[-4:] == ["--", "basis", "a", "b"]
-    assert {"--single-transaction", "--quick", "--no-tablespaces", "--routines", "--events", "--triggers",
-            "--hex-blob", "--default-character-set=utf8mb4"} <= set(args)
-    oracle = mysqldump.Client("/usr/bin/mysqldump", "mysqldump  Ver 8.0.36 for Linux on x86_64", "mysql", 8)
-    assert "--set-gtid-purged=OFF" in mysqldump.flags(oracle, mysql8, job)
-    assert "--column-statistics=0" not in mysqldump.flags(oracle, mysql8, job)
-    assert "--column-statistics=0" in mysqldump.flags(oracle, mariadb_server, job)
-    with pytest.raises(ConfigError, match="allow_flavour_mismatch"):
-        mysqldump.check_compatible(real, mysql8, allow_mismatch=False)
-    mysqldump.check_compatible(real, mysql8, allow_mismatch=True)
-    mysqldump.check_compatible(oracle, mysql8, allow_mismatch=False)
-
-
 def test_log_lines_reach_journald_and_never_carry_a_secret(tmp_path, monkeypatch):
     import io
     import json

@@ -1,0 +1,206 @@
+"""The publish invariant: at every instant the object at the day's key is absent, the previous
+complete object or the new complete one, and its manifest describes exactly that object or says
+nothing. Each fault ends with the key's state checked by `dumpjob verify` (what the cutover's
+record_run relies on) and no multipart upload left, after the next run at the latest.
+
+S3 here is the shared moto behind S3Faults, an HTTP proxy that refuses or loses chosen requests;
+DUMPJOB_TEST_STOP_AT stops the program (SIGSTOP) at a named step, so that a test can kill -9 or
+signal it between two publishing steps."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+from dumpjob_testbed import Fault, Running, S3Faults, assert_failed, dumpjob, snapshot, stopped
+
+from sandbox import config as sandbox_config
+
+BUCKET = sandbox_config.BUCKET
+
+
+@pytest.fixture(scope="module")
+def faults(sandbox):
+    proxy = S3Faults(sandbox.settings.moto_port)
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def job(faults, env, jobfile, make_secret, prefix):
+    faults.faults.clear()
+    secret = make_secret()
+    config = jobfile({"props": {"kind": "mysqldump", "secret_id": secret, "databases": ["basis"],
+                                "tables": ["properties", "rooms"], "part_size_mib": 5,
+                                "key": f"{prefix}/props_{{date:%Y%m%d}}.sql.gz"}})
+    return {"config": config, "env": {**env, "AWS_ENDPOINT_URL_S3": faults.url}, "prefix": prefix}
+
+
+def _key(job, day: str) -> str:
+    return f"{job['prefix']}/props_{day.replace('-', '')}.sql.gz"
+
+
+def _run(job, day: str, **env):
+    return dumpjob("run", "props", "--config", job["config"], "--date", day, "--json", env={**job["env"], **env})
+
+
+def _verify(job, day: str):
+    return dumpjob("verify", f"s3://{BUCKET}/{_key(job, day)}", "--json", env=job["env"])
+
+
+def _uploads(s3, job) -> list:
+    return s3.list_multipart_uploads(Bucket=BUCKET, Prefix=job["prefix"] + "/").get("Uploads", [])
+
+
+def _published(s3, job, day: str):
+    """(object, manifest) snapshots at the day's key, None where there is none."""
+    out = []
+    for k in (_key(job, day), _key(job, day) + ".manifest.json"):
+        listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=k).get("Contents", [])
+        out.append(snapshot(s3, BUCKET, k) if any(o["Key"] == k for o in listed) else None)
+    return tuple(out)
+
+
+def _same(a, b) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and (a.etag, a.body) == (b.etag, b.body))
+
+
+def test_manifest_write_refused_publishes_nothing_and_keeps_the_previous_dump(s3, faults, job):
+    assert _run(job, "2026-04-01").code == 0
+    before = _published(s3, job, "2026-04-01")
+    faults.faults.append(Fault("PUT", suffix=".manifest.json", times=2))  # one per run
+    again = _run(job, "2026-04-01")  # a re-run of the day: the previous dump must stay whole
+    assert_failed(again, 7, "writing the manifest", "was denied", "upload aborted, nothing published")
+    assert all(_same(a, b) for a, b in zip(_published(s3, job, "2026-04-01"), before))
+    assert _verify(job, "2026-04-01").code == 0
+    fresh = _run(job, "2026-04-02")  # a new day: nothing at all
+    assert_failed(fresh, 7, "writing the manifest", f"s3://{BUCKET}/{_key(job, '2026-04-02')} holds what it held")
+    assert _published(s3, job, "2026-04-02") == (None, None)
+    assert_failed(_verify(job, "2026-04-02"), 10, "no manifest")
+    assert not _uploads(s3, job)
+
+
+def test_a_lost_complete_answer_is_resolved_by_the_object(s3, faults, job):
+    # S3 completes the upload but the answer never arrives; botocore retries and hears NoSuchUpload
+    # (what S3 answers once the completed upload is gone).
+    faults.faults += [Fault("POST", query="uploadId=", action="lose_answer"),
+                      Fault("POST", query="uploadId=", status=404, code="NoSuchUpload")]
+    result = _run(job, "2026-04-03")
+    assert result.code == 0, result.stderr
+    assert [f.hits for f in faults.faults] == [1, 1]
+    resolved = result.event("complete_resolved")
+    assert resolved and resolved[0]["code"] == "NoSuchUpload"
+    assert result.logs[-1]["event"] == "summary"
+    assert _verify(job, "2026-04-03").code == 0
+    assert not _uploads(s3, job)
+
+
+def test_a_refused_complete_puts_the_previous_manifest_back(s3, faults, job):
+    assert _run(job, "2026-04-04").code == 0
+    before = _published(s3, job, "2026-04-04")
+    faults.faults.append(Fault("POST", query="uploadId=", times=5))
+    result = _run(job, "2026-04-04")
+    assert_failed(result, 7, "completing the upload", "upload aborted, nothing published",
+                  "and its manifest hold what they held before")
+    assert all(_same(a, b) for a, b in zip(_published(s3, job, "2026-04-04"), before))
+    assert _verify(job, "2026-04-04").code == 0
+    assert not _uploads(s3, job)
+
+
+# point -> (object at the key, manifest at the key, verify's exit) after kill -9 there, on a new day
+KILLED = {
+    "streamed": (False, False, 10),
+    "manifest_written": (False, True, 10),
+    "completed": (True, True, 0),
+    "published": (True, True, 0),
+}
+
+
+@pytest.mark.parametrize("point", list(KILLED))
+def test_kill_9_between_publishing_steps_leaves_a_state_verify_classifies(s3, job, point):
+    day = {"streamed": "2026-04-05", "manifest_written": "2026-04-06", "completed": "2026-04-07",
+           "published": "2026-04-08"}[point]
+    run = Running("run", "props", "--config", job["config"], "--date", day,
+                  env={**job["env"], "DUMPJOB_TEST_STOP_AT": point})
+    run.wait_event("test_stop")
+    stopped(run.proc.pid)
+    os.kill(run.proc.pid, signal.SIGKILL)
+    run.proc.wait(timeout=30)
+    has_object, has_manifest, verify_code = KILLED[point]
+    obj, man = _published(s3, job, day)
+    assert (obj is not None, man is not None) == (has_object, has_manifest)
+    verified = _verify(job, day)
+    assert verified.code == verify_code, verified.stdout + verified.stderr
+    if point == "manifest_written":
+        assert "never published" in verified.json["error"]
+    left = _uploads(s3, job)
+    assert bool(left) == (not has_object), left  # killed before completing: the upload is still there
+    # the next run of the job (another day) aborts what the dead run left, and publishes
+    following = _run(job, "2026-04-20")
+    assert following.code == 0, following.stderr
+    assert bool(following.event("stale_upload")) == (not has_object)
+    assert not _uploads(s3, job)
+
+
+def test_kill_9_after_the_manifest_of_a_rerun_leaves_the_previous_object_undescribed(s3, job):
+    assert _run(job, "2026-04-09").code == 0
+    previous_object, _ = _published(s3, job, "2026-04-09")
+    run = Running("run", "props", "--config", job["config"], "--date", "2026-04-09",
+                  env={**job["env"], "DUMPJOB_TEST_STOP_AT": "manifest_written"})
+    run.wait_event("test_stop")
+    stopped(run.proc.pid)
+    os.kill(run.proc.pid, signal.SIGKILL)
+    run.proc.wait(timeout=30)
+    obj, _ = _published(s3, job, "2026-04-09")
+    assert _same(obj, previous_object)  # the key still holds the previous complete object
+    verified = _verify(job, "2026-04-09")
+    assert verified.code == 10
+    run_check = next(c for c in verified.json["checks"] if c["name"] == "run")
+    assert not run_check["ok"] and "died between its manifest and its upload" in run_check["reason"]
+    assert _run(job, "2026-04-09").code == 0  # the next run of the day publishes a described dump
+    assert _verify(job, "2026-04-09").code == 0
+    assert not _uploads(s3, job)
+
+
+def test_sigterm_between_streaming_and_publishing_aborts_at_once(s3, job):
+    run = Running("run", "props", "--config", job["config"], "--date", "2026-04-10",
+                  env={**job["env"], "DUMPJOB_TEST_STOP_AT": "streamed"})
+    run.wait_event("test_stop")
+    stopped(run.proc.pid)
+    os.kill(run.proc.pid, signal.SIGTERM)
+    os.kill(run.proc.pid, signal.SIGCONT)
+    result = run.finish(timeout=30)
+    assert_failed(result, 9, "stopped by SIGTERM", "upload aborted, nothing published")
+    assert _published(s3, job, "2026-04-10") == (None, None)
+    assert not _uploads(s3, job)
+
+
+def test_sigterm_after_the_manifest_still_aborts_before_the_point_of_no_return(s3, job):
+    assert _run(job, "2026-04-11").code == 0
+    before = _published(s3, job, "2026-04-11")
+    run = Running("run", "props", "--config", job["config"], "--date", "2026-04-11",
+                  env={**job["env"], "DUMPJOB_TEST_STOP_AT": "manifest_written"})
+    run.wait_event("test_stop")
+    stopped(run.proc.pid)
+    os.kill(run.proc.pid, signal.SIGTERM)
+    os.kill(run.proc.pid, signal.SIGCONT)
+    result = run.finish(timeout=30)
+    assert_failed(result, 9, "stopped by SIGTERM", "nothing published", "and its manifest hold what they held before")
+    assert all(_same(a, b) for a, b in zip(_published(s3, job, "2026-04-11"), before))
+    assert _verify(job, "2026-04-11").code == 0
+    assert not _uploads(s3, job)
+
+
+def test_the_sweep_aborts_only_this_jobs_stale_uploads(s3, job):
+    mine = s3.create_multipart_upload(Bucket=BUCKET, Key=_key(job, "2026-03-01"))["UploadId"]
+    other_key = f"{job['prefix']}/props_archive_20260301.sql.gz"  # same prefix, another job's template
+    other = s3.create_multipart_upload(Bucket=BUCKET, Key=other_key)["UploadId"]
+    try:
+        result = _run(job, "2026-04-12")
+        assert result.code == 0, result.stderr
+        assert "aborted 1 incomplete upload(s) of this job" in result.event("stale_upload")[0]["msg"]
+        left = {(u["Key"], u["UploadId"]) for u in _uploads(s3, job)}
+        assert left == {(other_key, other)} and mine not in {u for _, u in left}
+    finally:
+        s3.abort_multipart_upload(Bucket=BUCKET, Key=other_key, UploadId=other)
