@@ -19,8 +19,8 @@ EXIT_CODES = """exit codes:
   1  internal error (a bug: please report it)
   2  usage: bad arguments
   3  config: the job file is missing, invalid, or names a job that does not exist;
-     its ssl_ca file is missing or unreadable; the client is missing or cannot
-     dump this server's flavour
+     its ssl_ca file is missing or unreadable; the client is missing, or is of
+     the other flavour than the server's and the job sets flavour_mismatch: refuse
   4  secret: the secret is missing, unreadable, or lacks a key
   5  database: unreachable, login refused (after the AWSPENDING retry), privileges,
      TLS verification failed (CA or host name), or the connection was lost during
@@ -29,12 +29,15 @@ EXIT_CODES = """exit codes:
      trailer is missing, or the dump is below its size floor
   7  storage: the bucket is missing, S3 is unreachable or refused a request
   8  lock held: another run of the same job is in progress
-  9  interrupted: SIGTERM, SIGINT or SIGHUP; the upload was aborted
- 10  verify: the object does not match its manifest
+  9  interrupted: SIGTERM, SIGINT or SIGHUP before the upload is being completed;
+     the upload was aborted (later, the run publishes first and exits 0)
+ 10  verify: the object does not match its manifest, or the manifest names a run
+     that never published
  11  compare: the dumps differ
  12  doctor: at least one check failed
 Every failure ends with one JSON log line {"level":"error","event":"error","msg":...}
-on stderr naming the cause; nothing is published unless the run succeeded."""
+on stderr naming the cause and what the key holds now; nothing is published unless
+the run succeeded."""
 
 
 def parser() -> argparse.ArgumentParser:
