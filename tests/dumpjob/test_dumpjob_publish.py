@@ -49,6 +49,22 @@ def _verify(job, day: str):
     return dumpjob("verify", f"s3://{BUCKET}/{_key(job, day)}", "--json", env=job["env"])
 
 
+def _stopped_at(job, day: str, point: str) -> Running:
+    """A run stopped (SIGSTOP) at the named publishing step."""
+    run = Running("run", "props", "--config", job["config"], "--date", day,
+                  env={**job["env"], "DUMPJOB_TEST_STOP_AT": point})
+    run.wait_event("test_stop")
+    stopped(run.proc.pid)
+    return run
+
+
+def _signalled(run: Running, sig: int):
+    """Send a stopped run `sig`, let it go on, and wait for its end."""
+    os.kill(run.proc.pid, sig)
+    os.kill(run.proc.pid, signal.SIGCONT)
+    return run.finish(timeout=30)
+
+
 def _uploads(s3, job) -> list:
     return s3.list_multipart_uploads(Bucket=BUCKET, Prefix=job["prefix"] + "/").get("Uploads", [])
 
@@ -121,10 +137,7 @@ KILLED = {
 def test_kill_9_between_publishing_steps_leaves_a_state_verify_classifies(s3, job, point):
     day = {"streamed": "2026-04-05", "manifest_written": "2026-04-06", "completed": "2026-04-07",
            "published": "2026-04-08"}[point]
-    run = Running("run", "props", "--config", job["config"], "--date", day,
-                  env={**job["env"], "DUMPJOB_TEST_STOP_AT": point})
-    run.wait_event("test_stop")
-    stopped(run.proc.pid)
+    run = _stopped_at(job, day, point)
     os.kill(run.proc.pid, signal.SIGKILL)
     run.proc.wait(timeout=30)
     has_object, has_manifest, verify_code = KILLED[point]
@@ -146,10 +159,7 @@ def test_kill_9_between_publishing_steps_leaves_a_state_verify_classifies(s3, jo
 def test_kill_9_after_the_manifest_of_a_rerun_leaves_the_previous_object_undescribed(s3, job):
     assert _run(job, "2026-04-09").code == 0
     previous_object, _ = _published(s3, job, "2026-04-09")
-    run = Running("run", "props", "--config", job["config"], "--date", "2026-04-09",
-                  env={**job["env"], "DUMPJOB_TEST_STOP_AT": "manifest_written"})
-    run.wait_event("test_stop")
-    stopped(run.proc.pid)
+    run = _stopped_at(job, "2026-04-09", "manifest_written")
     os.kill(run.proc.pid, signal.SIGKILL)
     run.proc.wait(timeout=30)
     obj, _ = _published(s3, job, "2026-04-09")
@@ -164,13 +174,8 @@ def test_kill_9_after_the_manifest_of_a_rerun_leaves_the_previous_object_undescr
 
 
 def test_sigterm_between_streaming_and_publishing_aborts_at_once(s3, job):
-    run = Running("run", "props", "--config", job["config"], "--date", "2026-04-10",
-                  env={**job["env"], "DUMPJOB_TEST_STOP_AT": "streamed"})
-    run.wait_event("test_stop")
-    stopped(run.proc.pid)
-    os.kill(run.proc.pid, signal.SIGTERM)
-    os.kill(run.proc.pid, signal.SIGCONT)
-    result = run.finish(timeout=30)
+    run = _stopped_at(job, "2026-04-10", "streamed")
+    result = _signalled(run, signal.SIGTERM)
     assert_failed(result, 9, "stopped by SIGTERM", "upload aborted, nothing published")
     assert _published(s3, job, "2026-04-10") == (None, None)
     assert not _uploads(s3, job)
@@ -179,13 +184,8 @@ def test_sigterm_between_streaming_and_publishing_aborts_at_once(s3, job):
 def test_sigterm_after_the_manifest_still_aborts_before_the_point_of_no_return(s3, job):
     assert _run(job, "2026-04-11").code == 0
     before = _published(s3, job, "2026-04-11")
-    run = Running("run", "props", "--config", job["config"], "--date", "2026-04-11",
-                  env={**job["env"], "DUMPJOB_TEST_STOP_AT": "manifest_written"})
-    run.wait_event("test_stop")
-    stopped(run.proc.pid)
-    os.kill(run.proc.pid, signal.SIGTERM)
-    os.kill(run.proc.pid, signal.SIGCONT)
-    result = run.finish(timeout=30)
+    run = _stopped_at(job, "2026-04-11", "manifest_written")
+    result = _signalled(run, signal.SIGTERM)
     assert_failed(result, 9, "stopped by SIGTERM", "nothing published", "and its manifest hold what they held before")
     assert all(_same(a, b) for a, b in zip(_published(s3, job, "2026-04-11"), before))
     assert _verify(job, "2026-04-11").code == 0
