@@ -34,6 +34,9 @@ def _jobs_with(**changes) -> str:
     (json.dumps({"harden_sshd_options": {"NoSuchOption": "yes"}}), "harden_sshd_options"),
     (_jobs_with(kind="pg_dump"), "kind"),
     (json.dumps({"cutover_jobs": {}}), "cutover_jobs"),
+    (json.dumps({"dumpjob_ssl_ca_bundle": {"url": "http://example.com/ca.pem"}}), "dumpjob_ssl_ca_bundle"),
+    (json.dumps({"dumpjob_ssl_ca_bundle": {"src": "/tmp/ca.pem", "dest": "/etc/dumpjob/other.pem"}}),
+     "dumpjob_ssl_ca_bundle"),
 ])
 def test_bad_input_is_refused_before_any_change(fresh_host, aws_env, extra, variable):
     proc = run_playbook(PLAYBOOK, "-e", extra, host=fresh_host.host, env=aws_env, check=False)
@@ -43,10 +46,13 @@ def test_bad_input_is_refused_before_any_change(fresh_host, aws_env, extra, vari
     _untouched(fresh_host)
 
 
-def test_credentials_in_the_program_environment_are_refused(fresh_host, aws_env):
-    extra = json.dumps({"dumpjob_environment": {"AWS_SECRET_ACCESS_KEY": "x"}})
+# MYSQL_PWD and AWS_SHARED_CREDENTIALS_FILE name no secret/password/token/access_key: refused by name
+# (any case); every refused name is tested against the role's check in tests/unit/test_dumpjob_role_client.py.
+@pytest.mark.parametrize("name", ["AWS_SECRET_ACCESS_KEY", "MYSQL_PWD", "aws_shared_credentials_file"])
+def test_credentials_in_the_program_environment_are_refused(fresh_host, aws_env, name):
+    extra = json.dumps({"dumpjob_environment": {name: "x"}})
     proc = run_playbook(PLAYBOOK, "-e", extra, host=fresh_host.host, env=aws_env, check=False)
-    assert proc.returncode != 0 and "dumpjob_environment: AWS_SECRET_ACCESS_KEY" in proc.stdout
+    assert proc.returncode != 0 and f"dumpjob_environment: {name} must not be set" in proc.stdout, proc.stdout[-3000:]
     _untouched(fresh_host)
 
 
