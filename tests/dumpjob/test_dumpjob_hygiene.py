@@ -13,6 +13,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from dumpjob_testbed import Proxy, Running, assert_failed, dumpjob
@@ -114,7 +115,7 @@ def test_a_password_with_spaces_and_a_tab_works_and_never_leaks(env, jobfile, ma
 
 def _core_limit(pid: int) -> tuple[str, str] | None:
     try:
-        text = open(f"/proc/{pid}/limits").read()
+        text = Path(f"/proc/{pid}/limits").read_text()
     except OSError:
         return None
     line = next(line for line in text.splitlines() if line.startswith("Max core file size"))
