@@ -219,3 +219,10 @@ def test_a_tls_failure_on_mysqldumps_stderr_is_a_database_error_naming_the_ca(li
     problem = mysqldump.failure(2, [line], (), 0, "/etc/dumpjob/rds-ca.pem")
     assert isinstance(problem, DatabaseError)
     assert "against the CA /etc/dumpjob/rds-ca.pem" in str(problem)
+
+
+def test_a_tls_error_during_the_dump_is_not_taken_for_a_verification_failure():
+    # The server went away under a TLS session: the run's probe decides whether it was lost.
+    line = "mysqldump: Error 2026: TLS/SSL error: unexpected eof while reading when dumping table `blobs` at row: 18543"
+    problem = mysqldump.failure(2, [line], (), 10, "/etc/dumpjob/rds-ca.pem")
+    assert not isinstance(problem, DatabaseError) and "CA" not in str(problem)
