@@ -183,7 +183,7 @@ def _print(args: argparse.Namespace, log: Logger, report: dict[str, Any], text: 
     if args.json:
         print(log.scrub(json.dumps(report, ensure_ascii=False, indent=None)))
     else:
-        print("\n".join(log.redact(line) for line in text.splitlines()))
+        print(log.scrub(text))  # every form of every secret, with the report's own layout kept
 
 
 def _checks_text(report: dict[str, Any]) -> str:

@@ -31,8 +31,11 @@ HARMLESS = [
 CONNECTION_LOST = re.compile(r"\b(2013|2006|2055|4031)\b|Lost connection|server has gone away", re.I)
 CANNOT_CONNECT = re.compile(r"\b(2002|2003|2005)\b|Can't connect|Unknown (MySQL|MariaDB) server host", re.I)
 ACCESS_DENIED = re.compile(r"\b(1045|1698)\b|Access denied", re.I)
-# MariaDB: "2026: TLS/SSL error: Validation of SSL server certificate failed"; MySQL: "2026: SSL connection error: ..."
-TLS_FAILED = re.compile(r"\b2026\b|TLS/SSL error|SSL connection error|certificate verify failed", re.I)
+# At connect: MariaDB 'Got error: 2026: "TLS/SSL error: Validation of SSL server certificate failed" when trying
+# to connect'; MySQL 'Got error: 2026: SSL connection error: ... when trying to connect'. A 2026 during the dump
+# ("TLS/SSL error: unexpected eof while reading when dumping table") is a lost connection, not a verification.
+TLS_FAILED = re.compile(r"(\b2026\b|TLS/SSL error|SSL connection error|certificate verify failed).*"
+                        r"when trying to connect", re.I)
 # The option that makes each client verify the server's certificate and host name against ssl-ca:
 # MariaDB's clients (10.5, 10.11) do not verify without it; MySQL 8's client has only ssl-mode.
 VERIFY_OPTION = {"mariadb": "ssl-verify-server-cert", "mysql": "ssl-mode=VERIFY_IDENTITY"}
