@@ -185,7 +185,6 @@ class _Run:
                 else:
                     details = self._stream(upload, lambda sink: self._query(conn, sink))
                 details["versions"]["server"] = server.version
-                details["server_flavour"] = server.flavour
                 self._pause("streamed")
                 return self._publish(upload, details)
             except BaseException as exc:
