@@ -16,8 +16,10 @@ One JSON file on the host (``/var/lib/dumpjob/cutover.json``, root 0600)::
                         "archived": [{"source": ..., "archive": ..., "sha256": ..., ...}]}}}
 
 The ``record_*`` functions change a ledger dict in place and say whether they changed it; the
-gates read it through the query functions. File access is limited to :func:`load`, :func:`write`
-(atomic: a temporary file in the same directory, fsync, rename) and :func:`locked`."""
+gates read it through the query functions, which given ``since`` (the job's latest entry into its
+phase, :func:`entered`) count only the verdicts and runs recorded at or after it. File access is
+limited to :func:`load`, :func:`write` (atomic: a temporary file in the same directory, fsync,
+rename) and :func:`locked`."""
 
 from __future__ import annotations
 
@@ -108,14 +110,17 @@ def record_verdict(ledger: dict, job: str, date: str, verdict: str, details: dic
                    when: dt.datetime | None = None) -> bool:
     """Record a compare verdict of legacy vs new output for the job's run of ``date``.
 
-    Returns False (ledger unchanged) when the latest verdict recorded for that date is the same
-    verdict with the same details, so a daily compare run twice records once. A new verdict for
-    a date already recorded is appended and supersedes the earlier one."""
+    Returns False (ledger unchanged) when the latest verdict recorded for that date since the
+    job's last phase change is the same verdict with the same details, so a daily compare run
+    twice records once, while the same day compared again after a rollback is recorded anew (the
+    gates count only verdicts recorded since the job entered its phase). A new verdict for a date
+    already recorded is appended and supersedes the earlier one."""
     _check_date(date)
     if verdict not in VERDICTS:
         raise InvalidOptionError(f"verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
     details = details or {}
-    previous = _latest_for(_view(ledger, job).get("verdicts", []), lambda e: e["date"] == date)
+    previous = _latest_for(fresh(_view(ledger, job).get("verdicts", []), last_move(ledger, job)),
+                           lambda e: e["date"] == date)
     if previous and previous["verdict"] == verdict and previous.get("details", {}) == details:
         return False
     _job(ledger, job)["verdicts"].append({"date": date, "verdict": verdict, "details": details,
@@ -128,14 +133,16 @@ def record_run(ledger: dict, job: str, date: str, status: str, mode: str = "prod
     """Record the outcome of a run of the new program (``mode`` production or parallel) for ``date``.
 
     The ``cutover → retired`` gate counts days whose latest production run is ``ok``. Returns
-    False when the latest run recorded for that date and mode is the same."""
+    False when the latest run recorded for that date and mode since the job's last phase change
+    is the same."""
     _check_date(date)
     if status not in RUN_STATUSES:
         raise InvalidOptionError(f"run status {status!r} is not one of {', '.join(RUN_STATUSES)}")
     if mode not in RUN_MODES:
         raise InvalidOptionError(f"run mode {mode!r} is not one of {', '.join(RUN_MODES)}")
     details = details or {}
-    previous = _latest_for(_view(ledger, job).get("runs", []), lambda e: (e["date"], e["mode"]) == (date, mode))
+    previous = _latest_for(fresh(_view(ledger, job).get("runs", []), last_move(ledger, job)),
+                           lambda e: (e["date"], e["mode"]) == (date, mode))
     if previous and previous["status"] == status and previous.get("details", {}) == details:
         return False
     _job(ledger, job)["runs"].append({"date": date, "mode": mode, "status": status, "details": details,
@@ -158,28 +165,60 @@ def _latest_per_date(entries: list) -> dict:
     return latest
 
 
-def validated_days(ledger: dict, job: str) -> list:
-    """Dates whose latest verdict is identical or equivalent, oldest first."""
-    latest = _latest_per_date(_view(ledger, job).get("verdicts", []))
+def last_move(ledger: dict, job: str) -> str | None:
+    """When the job last changed phase (None: the ledger records no move of it)."""
+    moves = _view(ledger, job).get("transitions", [])
+    return moves[-1]["time"] if moves else None
+
+
+def entered(ledger: dict, job: str, phase: str) -> str | None:
+    """When the job last moved into ``phase`` (the UTC stamp of that transition), or None when the
+    ledger records no such move (a job found on the host in that phase, or never there)."""
+    moves = [entry for entry in _view(ledger, job).get("transitions", []) if entry.get("to") == phase]
+    return moves[-1]["time"] if moves else None
+
+
+def returns(ledger: dict, job: str, phase: str) -> int:
+    """How many times the ledger records the job moving into ``phase``."""
+    return sum(1 for entry in _view(ledger, job).get("transitions", []) if entry.get("to") == phase)
+
+
+def fresh(entries: list, since: str | None) -> list:
+    """The entries recorded at or after ``since`` (all of them when since is None). Stamps are UTC
+    in one fixed format, so they compare as text; an entry of the same second as the move counts."""
+    if since is None:
+        return list(entries)
+    return [entry for entry in entries if entry.get("recorded_at", "") >= since]
+
+
+def validated_days(ledger: dict, job: str, since: str | None = None) -> list:
+    """Dates whose latest verdict is identical or equivalent, oldest first; with ``since``, only
+    verdicts recorded at or after that time count."""
+    latest = _latest_per_date(fresh(_view(ledger, job).get("verdicts", []), since))
     return sorted(date for date, entry in latest.items() if entry["verdict"] in GOOD_VERDICTS)
 
 
-def latest_verdict(ledger: dict, job: str) -> dict | None:
-    """The verdict for the most recent date (the last recorded one for that date)."""
-    latest = _latest_per_date(_view(ledger, job).get("verdicts", []))
+def latest_verdict(ledger: dict, job: str, since: str | None = None) -> dict | None:
+    """The verdict for the most recent date (the last recorded one for that date), of those
+    recorded at or after ``since``."""
+    latest = _latest_per_date(fresh(_view(ledger, job).get("verdicts", []), since))
     return latest[max(latest)] if latest else None
 
 
-def production_run_days(ledger: dict, job: str) -> list:
-    """Dates whose latest production run succeeded, oldest first."""
+def _production_runs(ledger: dict, job: str, since: str | None) -> dict:
     runs = [entry for entry in _view(ledger, job).get("runs", []) if entry["mode"] == "production"]
-    latest = _latest_per_date(runs)
+    return _latest_per_date(fresh(runs, since))
+
+
+def production_run_days(ledger: dict, job: str, since: str | None = None) -> list:
+    """Dates whose latest production run succeeded, oldest first; with ``since``, only runs
+    recorded at or after that time count."""
+    latest = _production_runs(ledger, job, since)
     return sorted(date for date, entry in latest.items() if entry["status"] == "ok")
 
 
-def latest_production_run(ledger: dict, job: str) -> dict | None:
-    runs = [entry for entry in _view(ledger, job).get("runs", []) if entry["mode"] == "production"]
-    latest = _latest_per_date(runs)
+def latest_production_run(ledger: dict, job: str, since: str | None = None) -> dict | None:
+    latest = _production_runs(ledger, job, since)
     return latest[max(latest)] if latest else None
 
 

@@ -192,7 +192,8 @@ def test_cutover_without_validations_is_refused(host):
     refused(host, host.args(phase="cutover"), "parallel -> cutover of job datatransit refused",
             "0 validated day(s)", "dump_compare", "force: true with a reason")
     validate_days(host, "datatransit", "2026-11-24")
-    refused(host, host.args(phase="cutover"), "1 validated day(s) (2026-11-24) of the 2 needed")
+    refused(host, host.args(phase="cutover"), "1 validated day(s) (2026-11-24) since its entry into parallel at",
+            "of the 2 needed")
 
 
 def test_cutover_of_a_second_job_during_the_soak_is_refused(host):

@@ -60,8 +60,9 @@ def validated(*days, verdict="identical", job="datatransit", ledger=None):
 
 def test_cutover_without_validations_says_what_is_missing_and_how():
     problems = ph.gate_problems(lg.empty(), "datatransit", "parallel", "cutover", NOW, 2, 2)
-    assert problems == ["job datatransit has 0 validated day(s) (none) of the 2 needed (min_validated_days): record "
-                        "identical or equivalent compares for more days with jram.dumphost.dump_compare"]
+    assert problems == ["validated-days gate: job datatransit has 0 validated day(s) (none) of the 2 needed "
+                        "(min_validated_days; latest verdict none): record identical or equivalent compares for "
+                        "more days with jram.dumphost.dump_compare"]
     with pytest.raises(GateRefusedError) as exc:
         ph.check_gates(lg.empty(), "datatransit", "parallel", "cutover", NOW, 2, 2, False, None)
     assert "refused" in str(exc.value) and "force: true with a reason" in str(exc.value)
@@ -89,8 +90,8 @@ def test_soak_blocks_a_second_job_and_says_until_when():
     ledger = validated("2026-11-24", "2026-11-25")
     lg.record_transition(ledger, "contract_status", "parallel", "cutover", NOW - dt.timedelta(hours=30), "alice")
     (problem,) = ph.gate_problems(ledger, "datatransit", "parallel", "cutover", NOW, 2, 2)
-    assert problem == ("job contract_status entered cutover at 2026-11-24T18:00:00Z, less than soak_days=2 ago: "
-                       "wait until 2026-11-26T18:00:00Z so one change is observed at a time")
+    assert problem == ("soak gate: job contract_status entered cutover at 2026-11-24T18:00:00Z, less than "
+                       "soak_days=2 ago: wait until 2026-11-26T18:00:00Z so one change is observed at a time")
     assert ph.gate_problems(ledger, "datatransit", "parallel", "cutover", NOW, 2, 1) == []
     assert ph.gate_problems(ledger, "datatransit", "parallel", "cutover", NOW, 2, 0) == []
     # the soaking job rolled back: nothing to observe any more
@@ -117,10 +118,93 @@ def test_retire_needs_production_runs():
     assert len(ph.gate_problems(ledger, "j", "cutover", "retired", NOW, 2, 2)) == 1
     lg.record_run(ledger, "j", "2026-11-26", "failed", when=NOW)
     problems = ph.gate_problems(ledger, "j", "cutover", "retired", NOW, 1, 2)
-    assert problems == ["the most recent production run of job j (2026-11-26) failed: fix it and let it run "
-                        "successfully first"]
+    assert problems == ["latest-run gate: the most recent production run of job j (2026-11-26) failed: fix it "
+                        "and let it run successfully first"]
     lg.record_run(ledger, "j", "2026-11-26", "ok", when=NOW)
     assert ph.gate_problems(ledger, "j", "cutover", "retired", NOW, 2, 2) == []
+
+
+def test_latest_verdict_incomplete_blocks_even_with_enough_days():
+    ledger = validated("2026-11-22", "2026-11-23")
+    validated("2026-11-24", verdict="incomplete", ledger=ledger)
+    (problem,) = ph.gate_problems(ledger, "datatransit", "parallel", "cutover", NOW, 2, 2)
+    assert problem.startswith("latest-verdict gate: the most recent compare of job datatransit (2026-11-24) is "
+                              "'incomplete'"), problem
+    validated("2026-11-25", ledger=ledger)
+    assert ph.gate_problems(ledger, "datatransit", "parallel", "cutover", NOW, 2, 2) == []
+
+
+def at(hours: float) -> dt.datetime:
+    return NOW + dt.timedelta(hours=hours)
+
+
+def test_verdicts_from_before_a_rollback_do_not_count():
+    """cutover -> legacy -> parallel: the days validated before the rollback open no gate; the
+    refusal names the return and the latest fresh verdict; new nights open it again."""
+    ledger = lg.empty()
+    lg.record_transition(ledger, "basis", "legacy", "parallel", at(-100), "alice")
+    for day, hours in (("2026-11-20", -90), ("2026-11-21", -80)):
+        lg.record_verdict(ledger, "basis", day, "identical", when=at(hours))
+    assert ph.gate_problems(ledger, "basis", "parallel", "cutover", at(-70), 2, 2) == []
+    lg.record_transition(ledger, "basis", "parallel", "cutover", at(-70), "alice")
+    lg.record_transition(ledger, "basis", "cutover", "legacy", at(-60), "alice")
+    lg.record_transition(ledger, "basis", "legacy", "parallel", at(-50), "alice")
+    (problem,) = ph.gate_problems(ledger, "basis", "parallel", "cutover", NOW, 2, 2)
+    assert problem.startswith("validated-days gate: job basis has 0 validated day(s) (none) since its return to "
+                              "parallel at 2026-11-23T22:00:00Z of the 2 needed (min_validated_days; latest verdict "
+                              "none; verdicts recorded before that do not count)"), problem
+    lg.record_verdict(ledger, "basis", "2026-11-24", "incomplete", when=at(-20))
+    problems = ph.gate_problems(ledger, "basis", "parallel", "cutover", NOW, 2, 2)
+    assert "has 0 validated day(s)" in problems[0] and "latest verdict 2026-11-24: incomplete" in problems[0]
+    assert "'incomplete'" in problems[1]
+    # the same day compared again after the rollback counts; so does a new one
+    lg.record_verdict(ledger, "basis", "2026-11-21", "identical", when=at(-10))
+    lg.record_verdict(ledger, "basis", "2026-11-25", "equivalent", when=at(-5))
+    assert ph.gate_problems(ledger, "basis", "parallel", "cutover", NOW, 2, 2) == []
+
+
+def test_production_runs_from_before_a_rollback_do_not_count():
+    ledger = lg.empty()
+    lg.record_transition(ledger, "j", "parallel", "cutover", at(-100), "alice")
+    lg.record_run(ledger, "j", "2026-11-21", "ok", when=at(-90))
+    lg.record_run(ledger, "j", "2026-11-22", "ok", when=at(-80))
+    lg.record_transition(ledger, "j", "cutover", "parallel", at(-70), "alice")
+    lg.record_transition(ledger, "j", "parallel", "cutover", at(-60), "alice", "again", ["soak gate: forced"])
+    (problem,) = ph.gate_problems(ledger, "j", "cutover", "retired", NOW, 2, 2)
+    assert ("production-runs gate: job j has successful production runs on 0 day(s) (none) since its return to "
+            "cutover at 2026-11-23T12:00:00Z of the 2 needed") in problem, problem
+    lg.record_run(ledger, "j", "2026-11-23", "ok", when=at(-50))
+    lg.record_run(ledger, "j", "2026-11-24", "ok", when=at(-40))
+    assert ph.gate_problems(ledger, "j", "cutover", "retired", NOW, 2, 2) == []
+
+
+def test_a_verdict_of_the_same_second_as_the_move_counts():
+    ledger = lg.empty()
+    lg.record_transition(ledger, "j", "legacy", "parallel", NOW, "alice")
+    validated("2026-11-24", "2026-11-25", job="j", ledger=ledger)
+    assert ph.gate_problems(ledger, "j", "parallel", "cutover", NOW, 2, 0) == []
+
+
+def test_evidence_is_what_the_next_gate_counts():
+    ledger = lg.empty()
+    assert ph.evidence(ledger, "new")["phase"] == "legacy"
+    lg.record_transition(ledger, "basis", "legacy", "parallel", at(-100), "alice")
+    lg.record_verdict(ledger, "basis", "2026-11-20", "identical", when=at(-90))
+    lg.record_transition(ledger, "basis", "parallel", "legacy", at(-60), "alice")
+    lg.record_transition(ledger, "basis", "legacy", "parallel", at(-50), "alice")
+    lg.record_verdict(ledger, "basis", "2026-11-24", "identical", when=at(-20))
+    lg.record_verdict(ledger, "basis", "2026-11-25", "incomplete", when=at(-10))
+    assert ph.evidence(ledger, "basis") == {
+        "job": "basis", "phase": "parallel", "phase_since": "2026-11-23T22:00:00Z",
+        "counting_from": "2026-11-23T22:00:00Z", "validated_days": ["2026-11-24"],
+        "latest_verdict": {"date": "2026-11-25", "verdict": "incomplete"}, "production_days": [],
+        "latest_production_run": None, "stale_verdicts": 1, "stale_runs": 0}
+    lg.record_transition(ledger, "basis", "parallel", "cutover", at(-5), "alice")
+    lg.record_run(ledger, "basis", "2026-11-26", "ok", when=at(-1))
+    lg.record_transition(ledger, "basis", "cutover", "retired", NOW, "alice")
+    retired = ph.evidence(ledger, "basis")
+    assert retired["phase"] == "retired" and retired["counting_from"] == "2026-11-25T19:00:00Z"
+    assert retired["production_days"] == ["2026-11-26"]
 
 
 @pytest.mark.parametrize(("current", "target"), [("legacy", "parallel"), ("cutover", "parallel"),
