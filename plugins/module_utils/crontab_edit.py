@@ -273,3 +273,78 @@ _CRON_ITEM = r"(?:\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/[0-9]+)?"
 _CRON_FIELD = rf"{_CRON_ITEM}(?:,{_CRON_ITEM})*"
 SYSTEM_ENTRY = re.compile(rf"^(?:@(?:reboot|yearly|annually|monthly|weekly|daily|midnight|hourly)|"
                           rf"{_CRON_FIELD}(?:[ \t]+{_CRON_FIELD}){{4}})[ \t]+[a-z_][a-z0-9_.-]*\$?[ \t]+\S.*$")
+
+
+# What cron's crontab command (Debian's and cronie's) accepts in a user crontab, to refuse before
+# any write a move whose crontab it would refuse to install, or could not install back.
+_SHORTHANDS = ("@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day-of-month", 1, 31), ("month", 1, 12), ("day-of-week", 0, 7))
+_ITEM = re.compile(r"^(?:\*|(?P<lo>[0-9]+|[A-Za-z]{3})(?:-(?P<hi>[0-9]+|[A-Za-z]{3}))?)(?:/(?P<step>[0-9]+))?$")
+
+
+def _field_problem(text: str, name: str, low: int, high: int) -> str | None:
+    for item in text.split(","):
+        match = _ITEM.match(item)
+        if not match or (match["step"] is not None and int(match["step"]) == 0):
+            return f"bad {name} field"
+        for bound in (match["lo"], match["hi"]):
+            if bound is not None and bound.isdigit() and not low <= int(bound) <= high:
+                return f"{name} {bound} out of range {low}-{high}"
+            if bound is not None and not bound.isdigit() and name not in ("month", "day-of-week"):
+                return f"bad {name} field"
+    return None
+
+
+def entry_problem(line: str, system: bool) -> str | None:
+    """Why the crontab command would refuse this line, without quoting it (None: it accepts it)."""
+    text = body(line).rstrip("\r")
+    stripped = text.strip()
+    if not stripped or stripped.startswith("#") or _ENV.match(text):
+        return None
+    words = stripped.split()
+    if words[0].startswith("@"):
+        if words[0].lower() not in _SHORTHANDS:
+            return f"unknown schedule shorthand {words[0][:16]}"
+        count = 1
+    else:
+        for word, (name, low, high) in zip(words[:5], _FIELDS):
+            problem = _field_problem(word, name, low, high)
+            if problem:
+                return problem
+        count = 5
+    count += 1 if system else 0
+    if len(words) <= count:
+        return "no command" if len(words) >= count else "too few fields"
+    return None
+
+
+def installable_problem(text: str) -> str | None:
+    """Why ``crontab FILE`` would refuse to install ``text`` as a user crontab, naming the line
+    but never quoting it (None: it installs)."""
+    if text and not text.endswith("\n"):
+        return ("it does not end with a line break, which the crontab command refuses to install (so the move "
+                "could not be undone byte for byte); add the final newline with crontab -e")
+    for index, line in enumerate(split_lines(text)):
+        problem = entry_problem(line, False)
+        if problem:
+            return (f"its line {index + 1} is not an entry the crontab command accepts ({problem}); fix or remove "
+                    "that line with crontab -e")
+    return None
+
+
+def system_file_problem(text: str) -> str | None:
+    """Why cron would not read ``text`` (a file the module renders for /etc/cron.d) as meant."""
+    if not text.endswith("\n"):
+        return "it does not end with a line break"
+    for index, line in enumerate(split_lines(text)):
+        stripped = body(line).strip()
+        if not stripped or stripped.startswith("#") or _ENV.match(stripped):
+            continue
+        if not SYSTEM_ENTRY.match(stripped) or entry_problem(line, True):
+            return f"its line {index + 1} is not a system crontab entry"
+    return None
+
+
+def job_text(lines: list, indexes: list) -> str:
+    """The job's own lines (0-based ``indexes``), for a diff that shows nothing else of a crontab."""
+    return "".join(lines[index] for index in sorted(indexes))

@@ -59,6 +59,8 @@ class Plan:
     legacy_before: str = "absent"
     legacy_after: str = "absent"
     legacy_lines: list = field(default_factory=list)  # 1-based line numbers of the job's lines after
+    job_before: str = ""  # the job's own lines of the legacy crontab, before and after: all a diff shows
+    job_after: str = ""
 
     @property
     def crontab_changed(self) -> bool:
@@ -161,6 +163,15 @@ def plan(request: Request, crontab_text: str, cron_d_text: str | None, ledger: d
                                                   request.reason, overridden)
     after_text = "".join(new_lines)
     after_state = edit.locate(new_lines, job, matches, request.system, request.where, request.match)
+    if after_text != crontab_text:
+        check_writable(request, crontab_text, after_text)
+    if cron_d_after is not None and cron_d_after != cron_d_text:
+        problem = edit.system_file_problem(cron_d_after)
+        if problem:
+            raise InvalidOptionError(f"the new entry of job {job} would not be read by cron ({problem}): check "
+                                     "schedule, cron_user, dumpjob_bin and cron_env")
+    before_indexes = [entry.index for entry in state.active] + list(state.disabled)
+    after_indexes = [entry.index for entry in after_state.active] + list(after_state.disabled)
     return Plan(
         current=current,
         recorded=recorded,
@@ -175,6 +186,20 @@ def plan(request: Request, crontab_text: str, cron_d_text: str | None, ledger: d
         script=script,
         legacy_before=state.status,
         legacy_after=after_state.status,
-        legacy_lines=sorted([entry.index + 1 for entry in after_state.active] +
-                            [index + 1 for index in after_state.disabled]),
+        legacy_lines=sorted(index + 1 for index in after_indexes),
+        job_before=edit.job_text(lines, before_indexes),
+        job_after=edit.job_text(new_lines, after_indexes),
     )
+
+
+def check_writable(request: Request, before: str, after: str) -> None:
+    """Refuse, before anything is written, a move whose legacy crontab the system's crontab
+    command would refuse to install, or could not install back if a later step failed. A system
+    crontab file is written directly, byte for byte, and needs no such check."""
+    if request.system:
+        return
+    for text, which in ((before, "as it is"), (after, "as this move would leave it")):
+        problem = edit.installable_problem(text)
+        if problem:
+            raise LegacyLineError(f"the {request.where} cannot be changed for job {request.job} ({which}, {problem}); "
+                                  "nothing was changed")

@@ -24,10 +24,17 @@ description:
     touched)."
   - "Forward moves go one phase at a time and are gated: C(parallel) to C(cutover) needs
     O(min_validated_days) days with an C(identical) or C(equivalent) compare verdict in the ledger,
-    the most recent verdict not C(different), and no other job that entered C(cutover) less than
-    O(soak_days) ago; C(cutover) to C(retired) needs successful production runs on
+    the most recent verdict neither C(different) nor C(incomplete), and no other job that entered
+    C(cutover) less than O(soak_days) ago; C(cutover) to C(retired) needs successful production runs on
     O(min_validated_days) days. Rollbacks (C(cutover) to C(parallel) or C(legacy), C(parallel) to
     C(legacy)) are never gated. C(retired) is final."
+  - "Only fresh evidence counts: verdicts recorded since the job last entered C(parallel), production
+    runs recorded since it last entered C(cutover). After a rollback and a new move forward the count
+    starts again. A refusal names the gate, where its count starts and the latest verdict or run."
+  - "A move is made whole or not at all: every file it writes (the legacy crontab, the new entry, the
+    ledger) is rendered and checked as its reader reads it before the first write (a user crontab the
+    C(crontab) command would refuse to install, or could not install back, is refused with the reason),
+    and a failure after a write puts back every file written, byte for byte, the ledger last and unchanged."
   - Every phase change is appended to the ledger O(ledger_path) (UTC time, from, to, forced gates,
     reason, controller user), written atomically, root 0600.
   - The schedule is given in the job's time zone and written in the host's zone (Debian's cron
@@ -169,7 +176,11 @@ notes:
   - Needs root (C(become=true)) to write crontabs of other users, C(/etc/cron.d) and the ledger.
   - Check mode changes nothing and reports the same C(changed) and diff as a real run; the marker of a
     line disabled in check mode carries the time of the check run.
-  - The diff shows the legacy crontab and the new entry's file; the ledger's change is returned in RV(transition).
+  - The diff shows only the job's own lines of the legacy crontab, and the new entry's file; the ledger's
+    change is returned in RV(transition). Password-shaped tokens (C(-pVALUE), C(--password=VALUE),
+    C(MYSQL_PWD=VALUE), C(IDENTIFIED BY 'VALUE'), AWS keys) are masked as C(****) in diffs, errors and warnings.
+  - "For tests only: with E(JRAM_DUMPHOST_CUTOVER_FAIL_AFTER_WRITES=N) in the module's environment a move
+    stops with an error right after its Nth write and is put back, to prove that it is."
   - Production runs, needed for C(retired), are recorded in the ledger with C(record_run) of the
     collection's C(cutover_ledger) module utility; compare verdicts with C(record_verdict) (the
     M(jram.dumphost.dump_compare) module does so).
@@ -314,6 +325,7 @@ ledger_path:
 
 import dataclasses
 import datetime as dt
+import json
 import os
 import pwd
 import re
@@ -325,6 +337,7 @@ from ansible_collections.jram.dumphost.plugins.module_utils import cron_schedule
 from ansible_collections.jram.dumphost.plugins.module_utils import crontab_edit as edit
 from ansible_collections.jram.dumphost.plugins.module_utils import cutover_ledger as ledger_mod
 from ansible_collections.jram.dumphost.plugins.module_utils import host_files
+from ansible_collections.jram.dumphost.plugins.module_utils import output_mask
 from ansible_collections.jram.dumphost.plugins.module_utils.cutover_plan import Request, plan
 from ansible_collections.jram.dumphost.plugins.module_utils.errors import (
     CutoverError,
@@ -377,10 +390,12 @@ class UserCrontab:
         finally:
             os.unlink(path)
         if rc != 0:
-            raise HostError(f"crontab -u {self.user} refused the new crontab ({rc}): {err.strip() or out.strip()}")
+            said = "; ".join(line.strip() for line in (err.strip() or out.strip()).splitlines() if line.strip())
+            raise HostError(f"crontab -u {self.user} refused the new crontab ({rc}): {said}")
         if self.read() != text:
-            raise HostError(f"the crontab of user {self.user} reads back differently from what was installed: "
-                            "check it with crontab -l")
+            exc = HostError(f"the crontab of user {self.user} reads back differently from what was installed")
+            exc.installed = True  # written all the same: a rollback must put the old one back
+            raise exc
 
 
 class CronFile:
@@ -502,6 +517,7 @@ def run(module):
                                  "point legacy.file at the legacy crontab file")
     request = dataclasses.replace(request, where=legacy.where)
     check_runtime(module, request)
+    fail_after_writes()  # a malformed test hook is refused before anything is read
 
     ledger_path = p["ledger_path"]
     with ledger_mod.locked(ledger_path):
@@ -509,6 +525,7 @@ def run(module):
         crontab_text = legacy.read()
         cron_d_text = host_files.read_text(cron_file)
         result_plan = plan(request, crontab_text, cron_d_text, ledger, now)
+        check_ledger(result_plan.ledger, ledger_path)
 
         script = result_plan.script if result_plan.script and os.path.exists(result_plan.script) else None
         archived = None
@@ -539,27 +556,110 @@ def run(module):
         "ledger_path": ledger_path,
     }
     if module._diff and changed:
+        # Only the job's own lines of the legacy crontab, masked: the rest of it is none of this
+        # module's business and may hold other jobs' passwords.
         diffs = []
         if result_plan.crontab_changed:
-            diffs.append(file_diff(result_plan.crontab_before, result_plan.crontab_after, legacy.header))
+            header = f"{legacy.header}, lines of job {request.job}"
+            diffs.append(file_diff(result_plan.job_before, result_plan.job_after, header))
         if result_plan.cron_d_changed:
             diffs.append(file_diff(result_plan.cron_d_before, result_plan.cron_d_after, cron_file))
         if diffs:
-            result["diff"] = diffs
+            result["diff"] = output_mask.mask_value(diffs)
     return result
 
 
+def check_ledger(ledger, ledger_path):
+    """The ledger this run would write, read back as the next run will read it."""
+    try:
+        ledger_mod.validate(json.loads(ledger_mod.dumps(ledger)), ledger_path)
+    except (TypeError, ValueError) as exc:
+        raise HostError(f"the ledger this move would write cannot be read back ({exc}); nothing was changed") \
+            from None
+
+
+FAIL_AFTER_WRITES = "JRAM_DUMPHOST_CUTOVER_FAIL_AFTER_WRITES"
+
+
+def fail_after_writes():
+    """The test hook: with FAIL_AFTER_WRITES=N in the module's environment, a move stops with an
+    error right after its Nth write, so that tests can show it is put back whole. For tests only."""
+    value = os.environ.get(FAIL_AFTER_WRITES, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise InvalidOptionError(f"{FAIL_AFTER_WRITES}={value!r} is not a number of writes (1 or more): unset it "
+                                 "(it is a test hook)")
+    return int(value)
+
+
+class Move:
+    """The writes of one move, each with what puts it back, in order."""
+
+    def __init__(self, fail_after):
+        self.fail_after = fail_after
+        self.written = []  # (what, put_back)
+
+    def wrote(self, what, put_back):
+        self.written.append((what, put_back))
+        if self.fail_after == len(self.written):
+            raise HostError(f"stopped after write {self.fail_after} ({what}) by the test hook "
+                            f"{FAIL_AFTER_WRITES}={self.fail_after}")
+
+    def put_back(self):
+        """Undo every write, latest first; the ones that could not be undone, with why."""
+        failed = []
+        for what, put_back in reversed(self.written):
+            try:
+                put_back()
+            except (CutoverError, OSError) as exc:
+                failed.append(f"{what} ({exc})")
+        return failed
+
+
+def _saved(path):
+    """(text, mode, uid, gid) of a file as it is now, or None when absent."""
+    text = host_files.read_text(path)
+    if text is None:
+        return None
+    info = os.stat(path)
+    return text, info.st_mode & 0o7777, info.st_uid, info.st_gid
+
+
+def _restore(path, saved):
+    if saved is None:
+        host_files.remove_file(path)
+    else:
+        text, mode, uid, gid = saved
+        host_files.write_file(path, text, mode, uid, gid)
+
+
+def _remove_dirs(created):
+    for directory in reversed(created):
+        try:
+            os.rmdir(directory)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise HostError(f"cannot remove {directory}: {exc.strerror}") from None
+
+
 def apply(module, request, result_plan, legacy, cron_file, script, ledger, ledger_path):
-    """Write what the plan changes. What turns something on is written before what turns something
-    off: going forward the new entry first, going back the legacy line first, so that a failure in
-    between leaves the job running twice rather than not at all. Retiring archives the script
-    (and records that at once) before its disabled line goes, so a run after a failure still
-    finds the script through the line."""
-    done = []
+    """Write what the plan changes, whole or not at all.
+
+    Everything written was rendered and checked before (the plan; the ledger read back). What
+    turns something on is written before what turns something off: going forward the new entry
+    first, going back the legacy line first, so that even a move killed in between leaves the
+    job running twice rather than not at all. Any failure after a write puts back every file
+    written so far, byte for byte with its mode and owner, and the ledger is written last, so it
+    is unchanged; the error says what failed and that the host is as before."""
+    move = Move(fail_after_writes())
+    archived = []
 
     def write_cron_d():
         if not result_plan.cron_d_changed:
             return
+        saved = _saved(cron_file)
         if result_plan.cron_d_after is None:
             host_files.remove_file(cron_file)
         else:
@@ -567,39 +667,87 @@ def apply(module, request, result_plan, legacy, cron_file, script, ledger, ledge
             host_files.write_file(cron_file, result_plan.cron_d_after, 0o644, uid, gid)
             if module.selinux_enabled():
                 module.set_default_selinux_context(cron_file, False)
-        done.append(cron_file)
+        move.wrote(cron_file, lambda: _restore(cron_file, saved))
 
     def write_crontab():
-        if result_plan.crontab_changed:
+        if not result_plan.crontab_changed:
+            return
+        try:
             legacy.write(result_plan.crontab_after)
-            done.append(legacy.where)
-
-    archived = []
+        except HostError as exc:
+            if getattr(exc, "installed", False):
+                move.written.append((legacy.where, lambda: legacy.write(result_plan.crontab_before)))
+            raise
+        move.wrote(legacy.where, lambda: legacy.write(result_plan.crontab_before))
 
     def archive():
-        if script:
-            record = host_files.archive_script(script, module.params["archive_dir"], request.job)
-            done.append(record["archive"])
-            ledger_mod.record_archive(ledger, request.job, record)
-            ledger_mod.write(ledger_path, ledger)
-            ledger_mod.record_archive(result_plan.ledger, request.job, record)
-            archived.append(record)
+        if not script:
+            return
+        archive_dir = module.params["archive_dir"]
+        dest = host_files.archive_path(archive_dir, request.job, script)
+        created = [d for d in (archive_dir, os.path.dirname(dest)) if not os.path.isdir(d)]
+        existed = os.path.exists(dest)
+
+        def put_back():
+            with open(dest, "rb") as handle:
+                data = handle.read()
+            host_files.atomic_write(script, data, int(record["mode"], 8), record["uid"], record["gid"])
+            if not existed:
+                os.unlink(dest)
+            _remove_dirs(created)
+
+        try:
+            record = host_files.archive_script(script, archive_dir, request.job)
+        except HostError:
+            if not existed and os.path.exists(dest) and os.path.exists(script):
+                os.unlink(dest)  # copied, but the original is still in place
+            _remove_dirs([d for d in created if os.path.isdir(d) and not os.listdir(d)])
+            raise
+        archived.append(record)
+        ledger_mod.record_archive(result_plan.ledger, request.job, record)
+        move.wrote(f"{dest} (archive of {script})", put_back)
+
+    def write_ledger():
+        if not (result_plan.transition or archived):
+            return
+        directory = os.path.dirname(ledger_path) or "."
+        created = [] if os.path.isdir(directory) else [directory]
+        saved = _saved(ledger_path)
+        ledger_mod.write(ledger_path, result_plan.ledger)
+
+        def put_back():
+            _restore(ledger_path, saved)
+            _remove_dirs(created)
+        move.wrote(ledger_path, put_back)
 
     if request.phase in ("cutover", "retired"):
-        steps = [write_cron_d, archive, write_crontab]
+        steps = [write_cron_d, archive, write_crontab, write_ledger]
     else:
-        steps = [write_crontab, write_cron_d]
+        steps = [write_crontab, write_cron_d, write_ledger]
     try:
         for step in steps:
             step()
-        if result_plan.transition or archived:
-            ledger_mod.write(ledger_path, result_plan.ledger)
-    except CutoverError as exc:
-        if done:
-            exc.args = (f"{exc} (already changed: {', '.join(done)}; run the task again to finish)",)
-            exc.changed = True
-        raise
+    except (CutoverError, OSError) as exc:
+        cause = exc if isinstance(exc, CutoverError) else f"{exc.filename or 'the host'}: {exc.strerror or exc}"
+        if not move.written:
+            raise
+        what = f"{result_plan.current} -> {request.phase} of job {request.job}" if result_plan.transition \
+            else f"the change of job {request.job}'s files"
+        done = ", ".join(name for name, _ in move.written)
+        failed = move.put_back()
+        if failed:
+            error = HostError(f"{what} failed: {cause}; putting back what it had written failed for "
+                              f"{'; '.join(failed)}: restore those by hand (the ledger was not changed unless listed)")
+            error.changed = True
+            raise error from None
+        raise HostError(f"{what} not made: {cause}; what it had written was put back ({done}), the host and the "
+                        "ledger are as before") from None
     return archived[0] if archived else None
+
+
+def one_line(message):
+    """An error as the task shows it: one line, password-shaped tokens masked."""
+    return " ".join(output_mask.mask_text(str(message)).split())
 
 
 def main():
@@ -637,10 +785,10 @@ def main():
     try:
         result = run(module)
     except CutoverError as exc:
-        module.fail_json(msg=str(exc), changed=getattr(exc, "changed", False))
+        module.fail_json(msg=one_line(exc), changed=getattr(exc, "changed", False))
     except OSError as exc:
-        module.fail_json(msg=f"{exc.filename or 'the host'}: {exc.strerror or exc}; run the task with become: true "
-                             "if this is a permission problem")
+        module.fail_json(msg=one_line(f"{exc.filename or 'the host'}: {exc.strerror or exc}; run the task with become: "
+                                      "true if this is a permission problem"))
     module.exit_json(**result)
 
 

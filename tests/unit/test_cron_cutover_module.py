@@ -141,7 +141,10 @@ def test_round_trip_legacy_parallel_cutover_parallel_legacy_restores_every_byte(
 
     validate_days(host, "datatransit", "2026-11-23", "2026-11-24")
     cutover = change(host, host.args(phase="cutover"))
-    assert [d["after_header"] for d in cutover["diff"]] == [str(host.legacy), str(entry)]
+    assert [d["after_header"] for d in cutover["diff"]] == [f"{host.legacy}, lines of job datatransit", str(entry)]
+    own_line = f"30\t20 * * *\troot  {host.home}/ggh_datatransit.sh >> /var/log/t.log 2>&1   \n"
+    assert cutover["diff"][0]["before"] == own_line
+    assert "MAILTO" not in json.dumps(cutover["diff"])  # nothing of the crontab but the job's own line
     legacy_after = host.legacy.read_text()
     assert re.search(r"^#jram\.dumphost\[datatransit\] disabled \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: "
                      r"30\t20 \* \* \*\troot  .*ggh_datatransit\.sh >> /var/log/t\.log 2>&1   $", legacy_after, re.M)
@@ -359,7 +362,7 @@ def _run_with_file_size_limit(args: dict, limit: int, queue) -> None:
     queue.put(run(args))
 
 
-def test_a_retirement_cut_short_after_archiving_finishes_on_the_next_run(host):
+def test_a_retirement_cut_short_after_archiving_is_put_back_whole(host):
     # A big legacy file, so that the disk "fills up" when it is rewritten, after the archive.
     padding = ("# " + "x" * 98 + "\n") * 200
     host.original = padding.encode() + host.original
@@ -368,23 +371,82 @@ def test_a_retirement_cut_short_after_archiving_finishes_on_the_next_run(host):
     change(host, host.args(phase="cutover", force=True, reason="x"))
     host.record(lg.record_run, "datatransit", "2026-11-25", "ok")
     host.record(lg.record_run, "datatransit", "2026-11-26", "ok")
+    before = host.snapshot()
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     proc = ctx.Process(target=_run_with_file_size_limit, args=(host.args(phase="retired"), 16384, queue))
     proc.start()
     proc.join(60)
     failed = queue.get(timeout=5)
-    assert failed["failed"] and failed["changed"] is True
-    assert f"cannot write {host.legacy}" in failed["msg"] and "run the task again to finish" in failed["msg"]
-    archived = host.archive / "datatransit" / "ggh_datatransit.sh"
-    assert archived.exists() and not (host.home / "ggh_datatransit.sh").exists()
-    assert host.legacy.read_bytes() != host.original and b"#jram.dumphost[datatransit]" in host.legacy.read_bytes()
-    ledger = json.loads(host.ledger.read_text())
-    assert ledger["jobs"]["datatransit"]["phase"] == "cutover"  # not retired yet...
-    assert ledger["jobs"]["datatransit"]["archived"][0]["mode"] == "0755"  # ...but the archive is on record
+    assert failed["failed"] and failed["changed"] is False
+    assert f"cannot write {host.legacy}" in failed["msg"] and "the host and the ledger are as before" in failed["msg"]
+    assert "\n" not in failed["msg"] and "run the task again" not in failed["msg"]
+    assert host.snapshot() == before  # the script is back in place with its mode, the archive gone, the ledger as was
 
     finished = run(host.args(phase="retired"))
     assert finished["changed"] is True and finished["transition"]["to"] == "retired"
     assert b"ggh_datatransit" not in host.legacy.read_bytes()
-    assert "warnings" not in finished, finished["warnings"]  # the script is in the archive, not lost
     assert run(host.args(phase="retired"))["changed"] is False
+
+
+MOVES = [  # (phase before, phase after, number of writes of the move)
+    ("legacy", "parallel", 2),     # new entry, ledger
+    ("parallel", "cutover", 3),    # new entry, legacy line, ledger
+    ("cutover", "parallel", 3),    # legacy line, new entry, ledger
+    ("cutover", "legacy", 3),      # legacy line, new entry removed, ledger
+    ("cutover", "retired", 4),     # new entry, archive, legacy line, ledger
+]
+
+
+def _bring(host: Host, phase: str) -> None:
+    if phase == "legacy":
+        return
+    run(host.args(phase="parallel"))
+    validate_days(host, "datatransit", "2026-11-23", "2026-11-24")
+    if phase != "parallel":
+        run(host.args(phase="cutover", force=True, reason="test"))
+        host.record(lg.record_run, "datatransit", "2026-11-25", "ok")
+        host.record(lg.record_run, "datatransit", "2026-11-26", "ok")
+
+
+@pytest.mark.parametrize(("start", "target", "writes"), MOVES)
+def test_a_move_stopped_after_any_write_leaves_host_and_ledger_as_before(host, monkeypatch, start, target, writes):
+    """The test hook stops the move after its 1st, 2nd... write: every byte, mode and file is as
+    before, the error is one line, and the same move then goes through."""
+    _bring(host, start)
+    before = host.snapshot()
+    for n in range(1, writes + 1):
+        monkeypatch.setenv(cron_cutover.FAIL_AFTER_WRITES, str(n))
+        failed = run(host.args(phase=target))
+        assert failed.get("failed") is True and failed["changed"] is False, failed
+        assert f"{start} -> {target} of job datatransit not made: stopped after write {n} " in failed["msg"]
+        assert "put back" in failed["msg"] and "\n" not in failed["msg"]
+        assert host.snapshot() == before, f"write {n} was not put back"
+    monkeypatch.setenv(cron_cutover.FAIL_AFTER_WRITES, str(writes + 1))  # more than the move makes
+    done = run(host.args(phase=target))
+    assert done["changed"] is True and done["phase"] == target and "failed" not in done
+
+
+def test_the_test_hook_must_be_a_count(host, monkeypatch):
+    monkeypatch.setenv(cron_cutover.FAIL_AFTER_WRITES, "first")
+    refused(host, host.args(), "is not a number of writes")
+
+
+def test_no_password_of_the_crontab_reaches_the_diff_or_an_error(host):
+    secret_lines = ("0 2 * * * root mysqldump -uroot -pS3cret basis | gzip > /x.gz\n"
+                    "MYSQL_PWD=S3cret\n"
+                    "0 3 * * * root /opt/x.sh --password=S3cret\n")
+    host.original = host.original + b"\n" + secret_lines.encode()
+    host.legacy.write_bytes(host.original)
+    args = host.args(phase="parallel", match="mysqldump -uroot")
+    results = [change(host, args)]
+    results.append(change(host, {**args, "phase": "cutover", "force": True, "reason": "x"}))
+    results.append(change(host, {**args, "phase": "legacy"}))
+    assert host.legacy.read_bytes() == host.original
+    text = json.dumps(results)
+    assert "S3cret" not in text, re.findall(r".{0,80}S3cret.{0,20}", text)
+    assert "-p****" in text and "ggh_" not in text
+    ambiguous = refused(host, host.args(phase="parallel", legacy={"file": str(host.legacy), "regex": True,
+                                                                  "match": "mysqldump|--password="}),
+                        "matches 2 different commands")
+    assert "S3cret" not in ambiguous["msg"] and "-p****" in ambiguous["msg"]

@@ -9,7 +9,7 @@ import pytest
 from ansible_collections.jram.dumphost.plugins.module_utils import crontab_edit as edit
 from ansible_collections.jram.dumphost.plugins.module_utils import cutover_ledger as lg
 from ansible_collections.jram.dumphost.plugins.module_utils.cutover_plan import Request, infer_phase, plan
-from ansible_collections.jram.dumphost.plugins.module_utils.errors import InvalidOptionError
+from ansible_collections.jram.dumphost.plugins.module_utils.errors import InvalidOptionError, LegacyLineError
 
 NOW = dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc)
 
@@ -73,3 +73,68 @@ def test_retired_twice_plans_nothing():
     again = plan(request(), "MAILTO=x\n", cron_d, ledger, NOW)
     assert again.move == "stay" and not again.crontab_changed and not again.cron_d_changed
     assert again.script is None and again.transition is None
+
+
+def in_parallel():
+    ledger = lg.empty()
+    lg.record_transition(ledger, "j", "legacy", "parallel", NOW, "alice")
+    lg.record_verdict(ledger, "j", "2026-11-24", "identical", when=NOW)
+    lg.record_verdict(ledger, "j", "2026-11-25", "identical", when=NOW)
+    return ledger
+
+
+ODD = {
+    "crlf": "MAILTO=a@b\r\n0 1 * * * /home/u/x.sh >> /l 2>&1\r\n0 2 * * * /home/u/y.sh\r\n",
+    "tabs and spaces": "0\t1 * *  *\t/home/u/x.sh  \t\n",
+    "comments between": "# one\n\n0 1 * * * /home/u/x.sh\n# two\n  # three\n0 3 * * * /home/u/y.sh\n",
+    "env lines": "SHELL=/bin/bash\nPATH = /usr/bin:/bin\n0 1 * * * /home/u/x.sh\nMAILTO=\"\"\n",
+    "duplicate lines": "0 1 * * * /home/u/x.sh\n0 1 * * * /home/u/x.sh\n5 1 * * * /home/u/x.sh\n",
+    "@reboot": "@reboot /home/u/x.sh\n@daily /home/u/y.sh\n",
+    "very long line": "0 1 * * * /home/u/x.sh " + "a" * 4000 + "\n",
+    "names and steps": "*/15 1-5/2 1,15 jan-mar mon-fri /home/u/x.sh\n0 0 * * 7 /home/u/y.sh\n",
+    "non-utf8 bytes": b"0 1 * * * /home/u/x.sh # caf\xe9\n".decode("utf-8", "surrogateescape"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD))
+def test_odd_crontabs_go_through_with_every_other_byte_kept(name):
+    """cutover, then back to parallel: the crontab is the original byte for byte, and only the
+    job's lines change in between."""
+    crontab = ODD[name]
+    cutover = plan(request(phase="cutover"), crontab, "x\n", in_parallel(), NOW)
+    assert cutover.crontab_changed and cutover.job_after.startswith("#jram.dumphost[j] disabled ")
+    kept = [line for line in edit.split_lines(crontab) if "x.sh" not in line]
+    assert [line for line in edit.split_lines(cutover.crontab_after) if "x.sh" not in line] == kept
+    ledger = cutover.ledger
+    back = plan(request(phase="parallel"), cutover.crontab_after, cutover.cron_d_after, ledger, NOW)
+    assert back.crontab_after == crontab and back.job_after == cutover.job_before
+
+
+@pytest.mark.parametrize(("crontab", "needle"), [
+    ("0 1 * * * /home/u/x.sh", "does not end with a line break"),
+    ("0 1 * * * /home/u/x.sh\n61 1 * * * /home/u/y.sh\n", "line 2 is not an entry the crontab command accepts "
+                                                          "(minute 61 out of range 0-59)"),
+    ("0 1 * * * /home/u/x.sh\n@every5 /home/u/y.sh\n", "unknown schedule shorthand"),
+    ("0 1 * * * /home/u/x.sh\n0 1 * *\n", "line 2 is not an entry"),
+])
+def test_a_crontab_the_crontab_command_would_refuse_is_refused_before_anything(crontab, needle):
+    with pytest.raises(LegacyLineError, match="nothing was changed") as exc:
+        plan(request(phase="cutover"), crontab, "x\n", in_parallel(), NOW)
+    assert needle in str(exc.value) and "/home/u/y.sh" not in str(exc.value)
+
+
+def test_a_system_crontab_file_without_a_final_newline_goes_through():
+    crontab = "0 1 * * * root /home/u/x.sh"
+    cutover = plan(request(phase="cutover", system=True), crontab, "x\n", in_parallel(), NOW)
+    assert not cutover.crontab_after.endswith("\n")
+    back = plan(request(phase="parallel", system=True), cutover.crontab_after, "x\n", cutover.ledger, NOW)
+    assert back.crontab_after == crontab
+
+
+def test_the_diff_texts_hold_only_the_jobs_lines():
+    crontab = "MYSQL_PWD=other\n0 1 * * * /home/u/x.sh\n0 2 * * * mysqldump -pOther db\n"
+    cutover = plan(request(phase="cutover"), crontab, "x\n", in_parallel(), NOW)
+    assert cutover.job_before == "0 1 * * * /home/u/x.sh\n"
+    assert cutover.job_after == f"#jram.dumphost[j] disabled {lg.utc_stamp(NOW)}: 0 1 * * * /home/u/x.sh\n"
+    retired = plan(request(archive_script=False), cutover.crontab_after, "x\n", in_cutover(), NOW)
+    assert retired.job_before == cutover.job_after and retired.job_after == ""
