@@ -190,3 +190,26 @@ def check_gates(ledger: dict, job: str, current: str, target: str, now: dt.datet
     if problems and not (reason or "").strip():
         raise InvalidOptionError("force: true needs a reason: say why the gate is overridden (it is recorded)")
     return problems
+
+
+STATUS_COLUMNS = ("job", "phase", "since", "counting_from", "validated", "last_validated", "last_verdict",
+                  "verdict_day", "prod_runs_ok")
+_ROW = "%-16s  %-9s  %-20s  %-20s  %-9s  %-14s  %-12s  %-11s  %s"
+
+
+def status_table(ledger: dict, jobs: list, predicted: dict | None = None) -> list:
+    """The per-job status table, one string a row: for the jobs given and those the ledger knows,
+    the evidence that counts now (:func:`evidence`). ``predicted`` maps jobs to the phase a check
+    run would move them to, shown with a ``*``. Values hold no single space, so that output
+    callbacks that wrap long lines keep each row whole."""
+    predicted = predicted or {}
+    rows = [_ROW % STATUS_COLUMNS]
+    for job in sorted(set(jobs) | set(ledger.get("jobs", {}))):
+        found = evidence(ledger, job)
+        phase = f"{predicted[job]}*" if job in predicted else found["phase"]
+        verdict = found["latest_verdict"] or {}
+        good = found["validated_days"]
+        rows.append(_ROW % (job, phase, found["phase_since"] or "-", found["counting_from"] or "-", len(good),
+                            good[-1] if good else "-", verdict.get("verdict", "-"), verdict.get("date", "-"),
+                            len(found["production_days"])))
+    return rows
