@@ -163,13 +163,17 @@ entry:
   type: dict
   sample: {date: "2026-11-24", verdict: identical, details: {tables: {"(query)": {verdict: identical, reasons: []}}}}
 validated_days:
-  description: The days whose latest verdict is C(identical) or C(equivalent), after this run.
+  description:
+    - The days whose latest verdict is C(identical) or C(equivalent), after this run, of the verdicts
+      recorded since the job last entered C(parallel) - the ones the cutover gate counts.
   returned: always
   type: list
   elements: str
   sample: ["2026-11-24", "2026-11-25"]
 production_run_days:
-  description: The days whose latest production run is C(ok), after this run.
+  description:
+    - The days whose latest production run is C(ok), after this run, of the runs recorded since the job
+      last entered C(cutover) - the ones the retirement gate counts.
   returned: always
   type: list
   elements: str
@@ -332,8 +336,8 @@ def run(module):
         "legacy": outcome.get("legacy", {}),
         "new": outcome.get("new", {}),
         "entry": entry,
-        "validated_days": ledger_mod.validated_days(ledger, job),
-        "production_run_days": ledger_mod.production_run_days(ledger, job),
+        "validated_days": ledger_mod.validated_days(ledger, job, ledger_mod.entered(ledger, job, "parallel")),
+        "production_run_days": ledger_mod.production_run_days(ledger, job, ledger_mod.entered(ledger, job, "cutover")),
         "ledger_path": path,
     }
     if module._diff and changed:

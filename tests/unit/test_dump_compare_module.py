@@ -9,6 +9,7 @@ recorded from `verify`, and bad input is refused before the program runs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -149,3 +150,16 @@ def test_bad_input_is_refused_before_the_program_runs(host, extra, needle):
     result = run(host.args(**extra))
     assert result["failed"] is True and needle in result["msg"], result["msg"]
     assert not host.calls.exists() and host.ledger_bytes() is None
+
+
+def test_a_day_compared_again_after_a_rollback_is_recorded_and_only_fresh_days_are_returned(host):
+    t0 = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
+    ledger = lg.empty()
+    lg.record_transition(ledger, "contract_status", "legacy", "parallel", t0, "alice")
+    lg.record_verdict(ledger, "contract_status", "2026-11-23", "identical", when=t0 + dt.timedelta(days=1))
+    lg.record_transition(ledger, "contract_status", "parallel", "legacy", t0 + dt.timedelta(days=2), "alice")
+    lg.record_transition(ledger, "contract_status", "legacy", "parallel", t0 + dt.timedelta(days=3), "alice")
+    lg.write(str(host.ledger), ledger)
+    first = run(host.args())
+    assert first["changed"] is True and first["validated_days"] == ["2026-11-24"]  # 11-23 was before the rollback
+    assert run(host.args())["changed"] is False
