@@ -111,15 +111,15 @@ def record_verdict(ledger: dict, job: str, date: str, verdict: str, details: dic
     """Record a compare verdict of legacy vs new output for the job's run of ``date``.
 
     Returns False (ledger unchanged) when the latest verdict recorded for that date since the
-    job's last phase change is the same verdict with the same details, so a daily compare run
-    twice records once, while the same day compared again after a rollback is recorded anew (the
-    gates count only verdicts recorded since the job entered its phase). A new verdict for a date
-    already recorded is appended and supersedes the earlier one."""
+    job last entered parallel is the same verdict with the same details, so a daily compare run
+    twice records once, while the same day compared again after a return to parallel is recorded
+    anew (the gate counts only verdicts recorded since then). A new verdict for a date already
+    recorded is appended and supersedes the earlier one."""
     _check_date(date)
     if verdict not in VERDICTS:
         raise InvalidOptionError(f"verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
     details = details or {}
-    previous = _latest_for(fresh(_view(ledger, job).get("verdicts", []), last_move(ledger, job)),
+    previous = _latest_for(fresh(_view(ledger, job).get("verdicts", []), entered(ledger, job, "parallel")),
                            lambda e: e["date"] == date)
     if previous and previous["verdict"] == verdict and previous.get("details", {}) == details:
         return False
@@ -133,15 +133,17 @@ def record_run(ledger: dict, job: str, date: str, status: str, mode: str = "prod
     """Record the outcome of a run of the new program (``mode`` production or parallel) for ``date``.
 
     The ``cutover → retired`` gate counts days whose latest production run is ``ok``. Returns
-    False when the latest run recorded for that date and mode since the job's last phase change
-    is the same."""
+    False when the latest run recorded for that date and mode since the job last entered the phase
+    whose evidence it is (cutover for production runs, parallel for parallel ones) is the same,
+    so that recording again after the retirement changes nothing."""
     _check_date(date)
     if status not in RUN_STATUSES:
         raise InvalidOptionError(f"run status {status!r} is not one of {', '.join(RUN_STATUSES)}")
     if mode not in RUN_MODES:
         raise InvalidOptionError(f"run mode {mode!r} is not one of {', '.join(RUN_MODES)}")
     details = details or {}
-    previous = _latest_for(fresh(_view(ledger, job).get("runs", []), last_move(ledger, job)),
+    since = entered(ledger, job, "cutover" if mode == "production" else "parallel")
+    previous = _latest_for(fresh(_view(ledger, job).get("runs", []), since),
                            lambda e: (e["date"], e["mode"]) == (date, mode))
     if previous and previous["status"] == status and previous.get("details", {}) == details:
         return False
@@ -163,12 +165,6 @@ def _latest_per_date(entries: list) -> dict:
     for entry in entries:  # appended in time order: later entries win
         latest[entry["date"]] = entry
     return latest
-
-
-def last_move(ledger: dict, job: str) -> str | None:
-    """When the job last changed phase (None: the ledger records no move of it)."""
-    moves = _view(ledger, job).get("transitions", [])
-    return moves[-1]["time"] if moves else None
 
 
 def entered(ledger: dict, job: str, phase: str) -> str | None:

@@ -37,18 +37,30 @@ def test_the_same_record_after_a_phase_change_is_recorded_again_and_counts_from_
     ledger = lg.empty()
     lg.record_transition(ledger, "j", "legacy", "parallel", t0, "alice")
     assert lg.record_verdict(ledger, "j", "2026-11-21", "identical", when=t0 + dt.timedelta(days=1))
-    assert lg.record_run(ledger, "j", "2026-11-21", "ok", when=t0 + dt.timedelta(days=1))
     lg.record_transition(ledger, "j", "parallel", "legacy", t0 + dt.timedelta(days=2), "alice")
     lg.record_transition(ledger, "j", "legacy", "parallel", t0 + dt.timedelta(days=3), "alice")
     since = lg.entered(ledger, "j", "parallel")
-    assert since == "2026-11-23T00:00:00Z" and lg.last_move(ledger, "j") == since
+    assert since == "2026-11-23T00:00:00Z"
     assert lg.returns(ledger, "j", "parallel") == 2 and lg.entered(ledger, "j", "cutover") is None
     assert lg.validated_days(ledger, "j") == ["2026-11-21"] and lg.validated_days(ledger, "j", since) == []
     assert lg.record_verdict(ledger, "j", "2026-11-21", "identical", when=t0 + dt.timedelta(days=4))
     assert not lg.record_verdict(ledger, "j", "2026-11-21", "identical", when=t0 + dt.timedelta(days=4))
-    assert lg.record_run(ledger, "j", "2026-11-21", "ok", when=t0 + dt.timedelta(days=4))
     assert lg.validated_days(ledger, "j", since) == ["2026-11-21"]
-    assert lg.production_run_days(ledger, "j", since) == ["2026-11-21"]
+
+
+def test_production_runs_are_not_recorded_again_after_the_retirement():
+    """Recording the same run again after cutover -> retired (an idempotence re-run) is a no-op:
+    the retirement does not restart the count of production runs."""
+    t0 = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
+    ledger = lg.empty()
+    lg.record_transition(ledger, "j", "parallel", "cutover", t0, "alice")
+    assert lg.record_run(ledger, "j", "2026-11-21", "ok", when=t0 + dt.timedelta(days=1))
+    lg.record_transition(ledger, "j", "cutover", "retired", t0 + dt.timedelta(days=2), "alice")
+    assert not lg.record_run(ledger, "j", "2026-11-21", "ok", when=t0 + dt.timedelta(days=3))
+    lg.record_transition(ledger, "k", "legacy", "parallel", t0, "alice")
+    assert lg.record_verdict(ledger, "k", "2026-11-21", "identical", when=t0 + dt.timedelta(days=1))
+    lg.record_transition(ledger, "k", "parallel", "cutover", t0 + dt.timedelta(days=2), "alice")
+    assert not lg.record_verdict(ledger, "k", "2026-11-21", "identical", when=t0 + dt.timedelta(days=3))
 
 
 def test_validated_days_are_distinct_days_with_good_verdicts():
