@@ -701,7 +701,10 @@ def apply(module, request, result_plan, legacy, cron_file, script, ledger, ledge
         except HostError:
             if not existed and os.path.exists(dest) and os.path.exists(script):
                 os.unlink(dest)  # copied, but the original is still in place
-            _remove_dirs([d for d in created if os.path.isdir(d) and not os.listdir(d)])
+            try:
+                _remove_dirs(created)
+            except HostError:
+                pass  # not empty: something of the archive is left, the error below says what failed
             raise
         archived.append(record)
         ledger_mod.record_archive(result_plan.ledger, request.job, record)

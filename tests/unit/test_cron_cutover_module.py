@@ -450,3 +450,65 @@ def test_no_password_of_the_crontab_reaches_the_diff_or_an_error(host):
                                                                   "match": "mysqldump|--password="}),
                         "matches 2 different commands")
     assert "S3cret" not in ambiguous["msg"] and "-p****" in ambiguous["msg"]
+
+
+FAKE_CRONTAB = """#!/bin/sh
+# A stand-in for the system's crontab command, for user crontabs kept under $CRONTAB_SPOOL:
+# -l -u USER prints one, -u USER FILE installs one; it refuses a file holding REFUSE (as the real
+# command refuses a line it cannot parse) and garbles one holding GARBLE and a disabled line (a
+# read-back mismatch of the new crontab, not of the old one put back).
+spool="$CRONTAB_SPOOL"
+if [ "$1" = "-l" ]; then
+    [ -f "$spool/$3" ] || { echo "no crontab for $3" >&2; exit 1; }
+    cat "$spool/$3"; exit 0
+fi
+if grep -q REFUSE "$3"; then
+    printf '"%s":2: bad minute\\nerrors in crontab file, can'"'"'t install.\\n' "$3" >&2; exit 1
+fi
+if grep -q GARBLE "$3" && grep -q '^#jram.dumphost.' "$3"; then sed 's/GARBLE/garbled/' "$3" > "$spool/$2"; exit 0; fi
+cat "$3" > "$spool/$2"
+"""
+
+
+@pytest.fixture
+def user_host(host, tmp_path, monkeypatch):
+    """The host with root's crontab behind a stand-in crontab command."""
+    bin_dir, spool = tmp_path / "fakebin", tmp_path / "spool"
+    bin_dir.mkdir()
+    spool.mkdir()
+    (bin_dir / "crontab").write_text(FAKE_CRONTAB)
+    (bin_dir / "crontab").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setenv("CRONTAB_SPOOL", str(spool))
+    host.spool = spool / "root"
+    return host
+
+
+@pytest.mark.parametrize("poison", ["REFUSE", "GARBLE"])
+def test_a_crontab_the_command_refuses_or_garbles_puts_the_new_entry_back(user_host, poison):
+    host = user_host
+    host.spool.write_text(f"MAILTO=root\n0 1 * * * {host.home}/ggh_datatransit.sh\n")
+    args = host.args(legacy={"user": "root", "match": "ggh_datatransit.sh"})
+    change(host, args)
+    validate_days(host, "datatransit", "2026-11-23", "2026-11-24")
+    # Another tool adds a line the pre-check lets through, the command does not.
+    host.spool.write_text(host.spool.read_text() + f"# {poison}\n")
+    before = host.snapshot()
+    failed = run({**args, "phase": "cutover"})
+    assert failed.get("failed") is True and failed["changed"] is False, failed
+    assert failed["msg"].startswith("parallel -> cutover of job datatransit not made: ")
+    expected = "refused the new crontab (1): " if poison == "REFUSE" else "reads back differently"
+    assert expected in failed["msg"] and "the host and the ledger are as before" in failed["msg"]
+    assert "\n" not in failed["msg"]
+    assert host.snapshot() == before
+
+
+def test_a_user_crontab_without_a_final_newline_is_refused_before_anything(user_host):
+    host = user_host
+    host.spool.write_text(f"0 1 * * * {host.home}/ggh_datatransit.sh\n")
+    args = host.args(legacy={"user": "root", "match": "ggh_datatransit.sh"})
+    change(host, args)
+    host.spool.write_text(f"0 1 * * * {host.home}/ggh_datatransit.sh")
+    refused(host, {**args, "phase": "cutover", "force": True, "reason": "x"},
+            "the crontab of user root cannot be changed for job datatransit (as it is, it does not end with a line "
+            "break", "nothing was changed")
