@@ -116,9 +116,15 @@ class Phase3:
         self.remove_other_profile()
         with contextlib.suppress(ClientError):
             self.sm.restore_secret(SecretId=self.secret)
-        run = self.play(ROLLBACK, "-e", "phase=1")
+        # The host's jobs are past legacy (phase 2 ran): the rollback refuses unless forced.
+        run = self.play(ROLLBACK, "-e", "phase=1", extra={"force_reason": "test teardown"})
         if run.rc != 0:
             problems.append(f"phase 1 rollback failed:\n{run.out[-3000:]}")
+        # a forced phase 1 rollback keeps the deadline alarms of jobs still in production
+        cloudwatch = self.sandbox.client("cloudwatch")
+        kept = [a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNamePrefix=f"{self.name}-")["MetricAlarms"]]
+        if kept:
+            cloudwatch.delete_alarms(AlarmNames=kept)
         with contextlib.suppress(ClientError):
             for obj in self.s3.list_objects_v2(Bucket=self.name).get("Contents", []):
                 self.s3.delete_object(Bucket=self.name, Key=obj["Key"])

@@ -72,6 +72,11 @@ class Phase1:
     def play(self, names: Names, *args: str, playbook: str = "phase1_infra.yml", extra: dict | None = None,
              env: dict | None = None) -> PlayRun:
         data = {**names.extra_vars(), **(extra or {})}
+        if playbook == "rollback.yml":
+            # These deployments have no dump host of their own: the shared host's ledgers (jobs a
+            # demo left in production) are not theirs to be refused by.
+            data.setdefault("cutover_ledger_path", f"{self.workdir}/no-host/cutover.json")
+            data.setdefault("static_keys_ledger", f"{self.workdir}/no-host/static_keys.json")
         path = self.workdir / f"vars-{uuid.uuid4().hex[:6]}.json"
         path.write_text(json.dumps(data))
         proc = subprocess.run([str(BIN / "ansible-playbook"), f"playbooks/{playbook}", "-e", f"@{path}", *args],
