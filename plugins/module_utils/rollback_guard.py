@@ -227,7 +227,7 @@ def phase1_blocker(states: dict, keys: dict, forced_log: str = FORCED_LOG_PATH) 
     production = jobs_in(states, *PRODUCTION)
     return ("rollback of phase 1 refused: job(s) " + _names([f"{job} ({states[job]['phase']})" for job in past])
             + f" {'are' if len(past) > 1 else 'is'} past legacy and run on the role and the secret phase 1 created"
-            + (" and are watched by its deadline alarms" if production else "")
+            + (f" (its deadline alarms watch {_names(production)})" if production else "")
             + ". Roll back in this order: " + ", then ".join(steps)
             + (f" ({'; '.join(cannot)})" if cannot else "")
             + f"; or pass {FORCE_HINT} to delete anyway (recorded in {forced_log}"

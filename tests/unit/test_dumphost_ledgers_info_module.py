@@ -111,7 +111,8 @@ def test_end_state_refuses_phase_3_and_phase_1_naming_keys_jobs_and_the_order(ho
         "Nothing was changed.")
     assert result["refusals"]["phase1"] == (
         "rollback of phase 1 refused: job(s) basis (cutover), contract_status (cutover), schema_weekly (retired) are "
-        "past legacy and run on the role and the secret phase 1 created and are watched by its deadline alarms. "
+        "past legacy and run on the role and the secret phase 1 created (its deadline alarms watch basis, "
+        "contract_status, schema_weekly). "
         "Roll back in this order: playbooks/rollback.yml -e phase=keys, then -e job=NAME -e to=legacy for basis, "
         "contract_status, then -e phase=3, then -e phase=1 (retired job(s) schema_weekly cannot go back (retired is "
         f"final)); or pass -e force_reason='why' to delete anyway (recorded in {log}; the deadline alarms of jobs in "
