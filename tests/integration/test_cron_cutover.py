@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 from ansible_collections.jram.dumphost.plugins.module_utils import cutover_ledger as lg
-from cutover_host import ARCHIVE, BIN, COLLECTIONS, CRON_USER, LEDGER, LEGACY_FILE, REPO, STUB, STUB_DIR
+from cutover_host import ARCHIVE, BIN, COLLECTIONS, CRON_USER, FIRED_DIR, LEDGER, LEGACY_FILE, REPO, STUB, STUB_DIR
 from sandboxtest import run_playbook
 
 MODULE = "jram.dumphost.cron_cutover"
@@ -144,7 +144,9 @@ def test_round_trip_on_ec2_users_crontab_is_byte_identical(dumphost, ansible):
     edit_ledger(host, lg.record_verdict, job, "2026-11-24", "equivalent", {"tables": 12})
     cutover = change(ansible, host, job, args(host, job, "cutover"))
     headers = [d["before_header"] for d in cutover["diff"]]
-    assert headers == ['crontab for user "ec2-user"', f"/etc/cron.d/dumpjob-{job}"]
+    assert headers == [f'crontab for user "ec2-user", lines of job {job}', f"/etc/cron.d/dumpjob-{job}"]
+    assert cutover["diff"][0]["before"].startswith("0  21 * * * /home/ec2-user/scripts/ggh_contract_status.sh")
+    assert cutover["diff"][0]["before"].count("\n") == 1  # the job's line, nothing else of the crontab
     disabled = crontab(host)
     changed = [(a, b) for a, b in zip(original.split("\n"), disabled.split("\n")) if a != b]
     assert len(changed) == 1 and len(original) < len(disabled)
@@ -226,3 +228,255 @@ def test_retire_removes_the_line_and_archives_the_script_root_only(dumphost, ans
     assert host.exec("cat", LEGACY_FILE).stdout == "".join(
         line for line in original.splitlines(keepends=True) if "retire.sh" not in line)
     refused(ansible, host, job, file_args(host, job, "cutover"), "retired, which is final")
+
+
+# --- The guarantees of issue 10, as an operator meets them out of the happy order -------------
+# Fresh evidence: cutover -> rollback to legacy -> parallel again, and the cutover is refused
+# until new nights are compared (jram.dumphost.dump_compare, the program a stand-in answering in
+# its documented JSON) after the return; a latest `incomplete` day refuses it too; the refusals
+# name the gate and the evidence missing. Whole moves: a move stopped after any of its writes
+# (the module's test hook) leaves the host and the ledger exactly as before, in one line; a
+# crontab the system's crontab command would refuse is refused before anything changes. No
+# crontab text in the output: an odd legacy crontab with a `mysqldump -pS3cret` line goes
+# parallel -> cutover -> rollback under `-vvv --diff`, `S3cret` appears nowhere in the output, and
+# the crontab comes back byte for byte. The odd crontab is the one of the tests' own user
+# (jram-itest), removed afterwards. In this module, so that they share its host fixture (test
+# modules run in parallel, one per worker).
+
+DATATRANSIT = "/home/ec2-user/scripts/ggh_datatransit.sh"
+COMPARE_STUB = f"{STUB_DIR}/compare-stub"
+MISSING_DAYS = f"{FIRED_DIR}/missing-days"
+HOOK = "JRAM_DUMPHOST_CUTOVER_FAIL_AFTER_WRITES"
+SECRET = "S3cret"
+# A legacy crontab as editors and tools leave them: CRLF lines, tabs, comments and blank lines
+# between entries, environment lines, the same line twice, @reboot, a very long line, and a
+# hard-coded password. Nothing in it is ever due (1 January, or at boot of a container that
+# does not reboot).
+ODD_CRONTAB = (
+    "# legacy jobs of the tests' own user\r\n"
+    "MAILTO=root\r\n"
+    "SHELL=/bin/sh\n"
+    "\n"
+    "0 0 1 1 *\tmysqldump -uroot -pS3cret basis > /dev/null 2>&1   \n"
+    "  # a comment between two entries\n"
+    "0 0 1 1 *\tmysqldump -uroot -pS3cret basis > /dev/null 2>&1   \n"
+    "@reboot /bin/true reboot-line\r\n"
+    "0 0 1 1 * /bin/true " + "long-" * 150 + "\n"
+    "15 0 1 1 * MYSQL_PWD=S3cret /bin/true other-job\n"
+)
+
+
+def _collect(argv, env):
+    return subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=env)
+
+
+class Play:
+    """One module task per ansible-playbook run; `raw` runs it with -vvv --diff and the default
+    output, as an operator sees it, `run` with the JSON callback for the result."""
+
+    def __init__(self, sandbox, workdir):
+        self.sandbox = sandbox
+        self.workdir = workdir
+        self.count = 0
+        self.output = []  # everything every run printed
+        self.env = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": "/root", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+                    "ANSIBLE_COLLECTIONS_PATH": COLLECTIONS, "SANDBOX_HOST": sandbox.host, "ANSIBLE_NOCOLOR": "1"}
+
+    def _playbook(self, module, args, environment):
+        self.count += 1
+        task = {"name": module, module: args}
+        if environment:
+            task["environment"] = environment
+        path = self.workdir / f"task{self.count}.yml"
+        path.write_text(json.dumps([{"hosts": "dumphost", "gather_facts": False, "tasks": [task]}]))
+        return [str(BIN / "ansible-playbook"), "-i", str(REPO / "inventories/sandbox"), "-l", "jram-dumphost",
+                str(path)]
+
+    def run(self, module, args, check=False, environment=None) -> dict:
+        argv = self._playbook(module, args, environment) + ["--diff"] + (["--check"] if check else [])
+        proc = _collect(argv, {**self.env, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
+        self.output += [proc.stdout, proc.stderr]
+        try:
+            return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["jram-dumphost"]
+        except (ValueError, KeyError, IndexError):
+            raise AssertionError(f"no task result ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}") from None
+
+    def raw(self, module, args, check=False) -> str:
+        argv = self._playbook(module, args, None) + ["-vvv", "--diff"] + (["--check"] if check else [])
+        proc = _collect(argv, self.env)
+        self.output += [proc.stdout, proc.stderr]
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        return proc.stdout + proc.stderr
+
+
+@pytest.fixture
+def play(dumphost, tmp_path):
+    return Play(dumphost, tmp_path)
+
+
+def cutover_args(job, phase, legacy=None, **extra):
+    base = dict(job=job, phase=phase, legacy=legacy or dict(user="ec2-user", match=DATATRANSIT),
+                schedule="30 5 * * *", dumpjob_bin=STUB, cron_user=CRON_USER, ledger_path=LEDGER, archive_dir=ARCHIVE,
+                controller_user="itest", soak_days=0)
+    base.update(extra)
+    return base
+
+
+def moved(play, task_args, check_first=True) -> dict:
+    if check_first:
+        predicted = play.run(MODULE, task_args, check=True)
+        assert not predicted.get("failed"), predicted.get("msg")
+    result = play.run(MODULE, task_args)
+    assert not result.get("failed") and result["changed"], result
+    return result
+
+
+def refused_in_both(play, host, job, task_args, *needles) -> str:
+    before = snapshot(host, job)
+    for check in (True, False):
+        result = play.run(MODULE, task_args, check=check)
+        assert result.get("failed") is True and result["changed"] is False, result
+        assert "\n" not in result["msg"]
+        for needle in needles:
+            assert needle in result["msg"], result["msg"]
+    assert snapshot(host, job) == before
+    return result["msg"]
+
+
+@pytest.fixture
+def compare_stub(dumphost):
+    """A stand-in for `dumpjob compare … --json`: identical for every day, except the days listed
+    in MISSING_DAYS, whose new object is missing (exit 7, "no object at", as the program says)."""
+    identical = json.dumps({"job": "x", "date": "d", "verdict": "identical", "tables": [],
+                            "legacy": {"url": "s3://b/dumps/x", "sha256": "aa"},
+                            "new": {"url": "s3://b/dumps-test/x", "sha256": "aa"}})
+    missing = json.dumps({"ok": False, "kind": "storage", "exit_code": 7,
+                          "error": "no object at s3://b/dumps-test/x: the run of that day did not publish"})
+    script = ("#!/bin/sh\n"
+              f"if grep -qx \"$4\" {MISSING_DAYS} 2>/dev/null; then echo '{missing}'; exit 7; fi\n"
+              f"echo '{identical}'\n")
+    dumphost.exec("bash", "-c", f"cat > {COMPARE_STUB} && chmod 0755 {COMPARE_STUB}", input=script)
+    return COMPARE_STUB
+
+
+def compare(play, job, day) -> dict:
+    result = play.run("jram.dumphost.dump_compare", dict(job=job, date=day, run_as="", dumpjob_bin=COMPARE_STUB,
+                                                         ledger_path=LEDGER))
+    assert not result.get("failed"), result.get("msg")
+    return result
+
+
+def test_cutover_after_a_rollback_needs_new_nights_and_a_complete_latest_day(dumphost, play, compare_stub):
+    host, job = dumphost, "itest_basis"
+    original = crontab(host)
+    moved(play, cutover_args(job, "parallel"))
+    for day in ("2026-11-23", "2026-11-24"):
+        assert compare(play, job, day)["verdict"] == "identical"
+    moved(play, cutover_args(job, "cutover"))
+    moved(play, cutover_args(job, "legacy"))
+    assert crontab(host) == original
+    moved(play, cutover_args(job, "parallel"))
+
+    # The nights validated before the rollback open nothing.
+    msg = refused_in_both(play, host, job, cutover_args(job, "cutover"),
+                  "validated-days gate: job itest_basis has 0 validated day(s) (none) since its return to parallel at",
+                  "verdicts recorded before that do not count", "jram.dumphost.dump_compare")
+    assert "2026-11-23" not in msg and "2026-11-24" not in msg
+
+    # One new night identical, the next one's new dump missing: incomplete, and refused for both.
+    assert compare(play, job, "2026-11-25")["validated_days"] == ["2026-11-25"]
+    host.exec("bash", "-c", f"echo 2026-11-26 > {MISSING_DAYS}")
+    incomplete = compare(play, job, "2026-11-26")
+    assert incomplete["verdict"] == "incomplete" and "no object at" in incomplete["reason"]
+    refused_in_both(play, host, job, cutover_args(job, "cutover"),
+                    "has 1 validated day(s) (2026-11-25) since its return to parallel",
+            "latest verdict 2026-11-26: incomplete",
+            "latest-verdict gate: the most recent compare of job itest_basis (2026-11-26) is 'incomplete'")
+    status = play.run("jram.dumphost.cutover_status_info", dict(ledger_path=LEDGER, jobs=[job]))
+    row = next(line.split() for line in status["table"] if line.startswith(f"{job} "))
+    assert row[1] == "parallel" and row[4:8] == ["1", "2026-11-25", "incomplete", "2026-11-26"], row
+    assert status["jobs"][job]["stale_verdicts"] == 2
+
+    # The same day complete after all, and the next night: two fresh days, the gate opens.
+    host.exec("rm", "-f", MISSING_DAYS)
+    assert compare(play, job, "2026-11-26")["verdict"] == "identical"
+    assert compare(play, job, "2026-11-27")["validated_days"] == ["2026-11-25", "2026-11-26", "2026-11-27"]
+    applied = moved(play, cutover_args(job, "cutover"))
+    assert applied["transition"]["forced"] is False
+    moved(play, cutover_args(job, "legacy"))
+    assert crontab(host) == original
+
+
+def test_a_move_stopped_after_any_write_leaves_host_and_ledger_as_before(dumphost, play):
+    host, job = dumphost, "itest_whole"
+    moved(play, cutover_args(job, "parallel"))
+    edit_ledger(host, lg.record_verdict, job, "2026-11-23", "identical")
+    edit_ledger(host, lg.record_verdict, job, "2026-11-24", "identical")
+    before = snapshot(host, job)
+    for n in (1, 2, 3):  # the new entry, ec2-user's crontab, the ledger
+        result = play.run(MODULE, cutover_args(job, "cutover"), environment={HOOK: str(n)})
+        assert result.get("failed") is True and result["changed"] is False, result
+        assert result["msg"].startswith(f"parallel -> cutover of job {job} not made: stopped after write {n} ")
+        assert "the host and the ledger are as before" in result["msg"] and "\n" not in result["msg"]
+        assert snapshot(host, job) == before, f"write {n} was not put back"
+    moved(play, cutover_args(job, "cutover"), check_first=False)
+    before = snapshot(host, job)
+    for n in (1, 2, 3):  # the legacy line back, the new entry removed, the ledger
+        result = play.run(MODULE, cutover_args(job, "legacy"), environment={HOOK: str(n)})
+        assert result.get("failed") is True and result["changed"] is False, result
+        assert snapshot(host, job) == before, f"write {n} of the rollback was not put back"
+    moved(play, cutover_args(job, "legacy"), check_first=False)
+
+
+def _own_crontab(host, text=None) -> str:
+    """The tests' user's crontab as bytes in base64 (podman exec's text mode would turn CRLF into
+    LF); with ``text``, installed first with the system's crontab command."""
+    if text is not None:
+        host.exec("crontab", "-u", CRON_USER, "-", input=text)
+    return host.exec("bash", "-o", "pipefail", "-c", f"crontab -l -u {CRON_USER} | base64 -w0").stdout
+
+
+@pytest.fixture
+def own_crontab(dumphost):
+    yield
+    dumphost.exec("crontab", "-r", "-u", CRON_USER, check=False)
+
+
+def test_an_odd_crontab_with_a_password_goes_through_masked_and_comes_back_byte_for_byte(dumphost, play,
+                                                                                        own_crontab):
+    host, job = dumphost, "itest_odd"
+    original = _own_crontab(host, ODD_CRONTAB)
+    legacy = dict(user=CRON_USER, match="mysqldump -uroot")
+    out = play.raw(MODULE, cutover_args(job, "parallel", legacy=legacy), check=True)
+    out += play.raw(MODULE, cutover_args(job, "parallel", legacy=legacy))
+    assert _own_crontab(host) == original
+    out += play.raw(MODULE, cutover_args(job, "cutover", legacy=legacy, force=True, reason="odd crontab test"),
+                    check=True)
+    out += play.raw(MODULE, cutover_args(job, "cutover", legacy=legacy, force=True, reason="odd crontab test"))
+    disabled = host.exec("crontab", "-l", "-u", CRON_USER).stdout
+    assert disabled.count(f"#jram.dumphost[{job}] disabled ") == 2
+    out += play.raw(MODULE, cutover_args(job, "legacy", legacy=legacy))
+    assert _own_crontab(host) == original
+    assert "-p****" in out and "lines of job itest_odd" in out
+    assert "reboot-line" not in out and "other-job" not in out  # nothing of the crontab but the job's lines
+    assert SECRET not in "\n".join(play.output)
+
+
+def test_a_crontab_the_crontab_command_would_refuse_is_refused_before_anything(dumphost, play, own_crontab):
+    host, job = dumphost, "itest_refused"
+    _own_crontab(host, "0 0 1 1 * /bin/true itest-refused\n")
+    spool = f"/var/spool/cron/crontabs/{CRON_USER}"
+    # Another tool wrote the spool file without its final line break.
+    host.exec("bash", "-c", f"printf %s \"$(cat {spool})\" > {spool}.new && cat {spool}.new > {spool} "
+                            f"&& rm {spool}.new")
+    legacy = dict(user=CRON_USER, match="itest-refused")
+    moved(play, cutover_args(job, "parallel", legacy=legacy))  # the crontab is not written in parallel
+    spool_before = host.exec("base64", "-w0", spool).stdout
+    before = snapshot(host, job)
+    for check in (True, False):
+        result = play.run(MODULE, cutover_args(job, "cutover", legacy=legacy, force=True, reason="x"), check=check)
+        assert result.get("failed") is True and result["changed"] is False, result
+        assert f"the crontab of user {CRON_USER} cannot be changed for job {job}" in result["msg"]
+        assert "does not end with a line break" in result["msg"] and "nothing was changed" in result["msg"]
+    assert host.exec("base64", "-w0", spool).stdout == spool_before and snapshot(host, job) == before
+    moved(play, cutover_args(job, "legacy", legacy=legacy))
