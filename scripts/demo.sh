@@ -129,6 +129,6 @@ cat <<'TIPS'
   podman exec jram-dumphost ls /etc/cron.d                     # the new entries, one per job
   podman exec jram-dumphost cat /var/lib/dumpjob/cutover.json  # the ledger of every move
   ansible-playbook playbooks/rollback.yml -e phase=keys        # the static key back, within the grace period
-  ansible-playbook playbooks/rollback.yml -e phase=3           # the instance role off again
+  ansible-playbook playbooks/rollback.yml -e phase=3 --check   # refused: the jobs run on the role (docs/cutover.md)
 Stop it with: make sandbox-down
 TIPS
