@@ -13,7 +13,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 help:
 	@echo "make demo          the whole migration on the sandbox, legacy host to retired keys"
 	@echo "make test          lint and the test suite against the sandbox (under 30 minutes)"
-	@echo "make test-identity the molecule scenario identity (phase 3 and key retirement)"
+	@echo "make test-identity the long walks: molecule scenario identity and the rollback order"
 	@echo "make setup         install Debian packages and the pinned .venv (done by every target)"
 	@echo "make sandbox-up    start MariaDB, moto, the IMDS emulator and the dump host container"
 	@echo "make sandbox-down  stop all of them (data and image cache are kept in .sandbox/)"
@@ -52,8 +52,10 @@ test: lint
 	if [ "$$SANDBOX_KEEP" != 1 ]; then $(PY) -m sandbox down; fi; exit $$rc
 	$(PY) -m pytest -m lifecycle
 
-# The molecule scenario identity (phase 3 and key retirement, both undone), which would push
-# `make test` past 30 minutes; CI runs it after `make test`.
+# The long walks (pytest marker `identity`): the molecule scenario identity (phase 3 and key
+# retirement, both undone) and the rollback order on the journey's end state
+# (tests/integration/test_rollback_order.py); inside `make test` they would push it past 30
+# minutes, so CI runs them after it.
 test-identity: setup
 	$(PY) -m sandbox up
 	rc=0; $(PY) -m pytest -m identity || rc=$$?; \
