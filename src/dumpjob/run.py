@@ -251,6 +251,9 @@ class _Run:
         if point in os.environ.get("DUMPJOB_TEST_STOP_AT", "").split(","):
             self.log.info("test_stop", f"stopped at {point} (DUMPJOB_TEST_STOP_AT)", point=point)
             os.kill(os.getpid(), signal.SIGSTOP)
+            # Resumed. A signal sent while the process was stopped may be taken by any of its
+            # threads; the pause lets its handler run here, at the named point, not a step later.
+            time.sleep(0.2)
 
     def _emitter(self, upload: MultipartUpload) -> Callable[[bytes], None]:
         def emit(data: bytes) -> None:
