@@ -39,6 +39,16 @@ run_play() {
 play() { run_play "$@"; sed -n '/PLAY RECAP/,$p' <<<"$out" | grep -v '^$'; }
 # The per-job status table the cutover role prints at the end of each cutover playbook.
 status() { run_play "$@"; sed -n '/Show the per-job/,/^$/p' <<<"$out" | grep -v '^TASK'; }
+# A playbook run that must be refused: its one-line refusal, or the whole output if it went through.
+refused() {
+    local out
+    if out=$(ANSIBLE_CALLBACK_RESULT_FORMAT=json ansible-playbook -i inventories/sandbox "$@" 2>&1); then
+        printf '%s\n' "$out" >&2
+        echo "demo: ansible-playbook $* was not refused (output above)" >&2
+        exit 1
+    fi
+    grep -o '"msg": "[^"]*' <<<"$out" | head -n 1 | sed 's/^"msg": "/  refused: /'
+}
 # A command on the host; its log lines only when it failed.
 on_host() {
     local out
@@ -111,6 +121,21 @@ run_play playbooks/retire_static_keys.yml
 echo "scan: $(sed -n '/Report the scan/,/^$/p' <<<"$out" | grep -v '^TASK\|^ok:\|^$' \
     | sed "s/^ *\(msg: \)\?//; s/^'//; s/'$//" | tr '\n' ' ')"
 sed -n '/PLAY RECAP/,$p' <<<"$out" | grep -v '^$'
+
+step "the end state guards itself: no rollback may cut the production jobs off the role"
+for phase in 3 1; do
+    for mode in --check ""; do
+        echo "rollback.yml -e phase=$phase $mode"
+        refused playbooks/rollback.yml -e phase="$phase" $mode
+    done
+done
+if ! summary=$(podman exec -u dumpjob "$SANDBOX_HOST" dumpjob run basis --json 2>&1 | tail -n 1) \
+        || ! url=$($py -c 'import json, sys; print(json.loads(sys.argv[1])["url"])' "$summary" 2>/dev/null); then
+    printf '%s\n' "$summary" >&2
+    echo "demo: the production dump of basis failed after the refused rollbacks" >&2
+    exit 1
+fi
+echo "the next production dump still publishes, on the role: $url"
 
 step "where the journey ended"
 status playbooks/validate.yml
