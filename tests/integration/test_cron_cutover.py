@@ -82,14 +82,17 @@ def apply(ansible, task_args) -> dict:
     return result
 
 
-def refused(ansible, host, job, task_args, *needles) -> None:
+def refused(ansible, host, job, task_args, *needles) -> str:
+    """Refused in check mode and for real, in one line naming the needles, the host untouched."""
     before = snapshot(host, job)
     for check in (True, False):
         result = ansible.run(MODULE, task_args, check=check)
         assert result.get("failed") is True and result["changed"] is False, result
+        assert "\n" not in result["msg"]
         for needle in needles:
             assert needle in result["msg"], result["msg"]
     assert snapshot(host, job) == before
+    return result["msg"]
 
 
 def edit_ledger(host, fn, *fn_args, **fn_kw) -> None:
@@ -331,18 +334,6 @@ def moved(play, task_args, check_first=True) -> dict:
     return result
 
 
-def refused_in_both(play, host, job, task_args, *needles) -> str:
-    before = snapshot(host, job)
-    for check in (True, False):
-        result = play.run(MODULE, task_args, check=check)
-        assert result.get("failed") is True and result["changed"] is False, result
-        assert "\n" not in result["msg"]
-        for needle in needles:
-            assert needle in result["msg"], result["msg"]
-    assert snapshot(host, job) == before
-    return result["msg"]
-
-
 @pytest.fixture
 def compare_stub(dumphost):
     """A stand-in for `dumpjob compare … --json`: identical for every day, except the days listed
@@ -378,7 +369,7 @@ def test_cutover_after_a_rollback_needs_new_nights_and_a_complete_latest_day(dum
     moved(play, cutover_args(job, "parallel"))
 
     # The nights validated before the rollback open nothing.
-    msg = refused_in_both(play, host, job, cutover_args(job, "cutover"),
+    msg = refused(play, host, job, cutover_args(job, "cutover"),
                   "validated-days gate: job itest_basis has 0 validated day(s) (none) since its return to parallel at",
                   "verdicts recorded before that do not count", "jram.dumphost.dump_compare")
     assert "2026-11-23" not in msg and "2026-11-24" not in msg
@@ -388,7 +379,7 @@ def test_cutover_after_a_rollback_needs_new_nights_and_a_complete_latest_day(dum
     host.exec("bash", "-c", f"echo 2026-11-26 > {MISSING_DAYS}")
     incomplete = compare(play, job, "2026-11-26")
     assert incomplete["verdict"] == "incomplete" and "no object at" in incomplete["reason"]
-    refused_in_both(play, host, job, cutover_args(job, "cutover"),
+    refused(play, host, job, cutover_args(job, "cutover"),
                     "has 1 validated day(s) (2026-11-25) since its return to parallel",
             "latest verdict 2026-11-26: incomplete",
             "latest-verdict gate: the most recent compare of job itest_basis (2026-11-26) is 'incomplete'")
