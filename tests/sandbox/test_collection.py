@@ -1,6 +1,8 @@
 """The collection builds into a tarball without local state, and the sandbox inventory reaches
-the host through the podman connection."""
+the host through the podman connection (no host key), while SSH host keys are checked."""
 
+import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -44,3 +46,20 @@ def test_sandbox_inventory_reaches_the_host(sandbox):
                                "SANDBOX_HOST": sandbox.host})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "tz: UTC" in proc.stdout
+
+
+def test_host_keys_are_checked_and_the_sandbox_needs_no_exception():
+    """From the repository root Ansible checks SSH host keys (production's inventory reaches the
+    host over SSH); the sandbox's dump host is reached through podman, which has no host key."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    proc = subprocess.run([BIN / "ansible-config", "dump", "--only-changed", "--format", "json"],
+                          capture_output=True, text=True, cwd=REPO, env=env)
+    assert proc.returncode == 0, proc.stderr
+    settings = {item["name"]: item for item in json.loads(proc.stdout) if "name" in item}
+    assert settings["CONFIG_FILE"]["value"] == str(REPO / "ansible.cfg")
+    assert settings["HOST_KEY_CHECKING"]["value"] is True, settings.get("HOST_KEY_CHECKING")
+    inventory = yaml.safe_load((REPO / "inventories/sandbox/hosts.yml").read_text())
+    for name, host in inventory["all"]["children"]["dumphost"]["hosts"].items():
+        assert host["ansible_connection"] == "containers.podman.podman", name
+    for path in (REPO / "inventories").rglob("*.yml"):
+        assert "host_key_checking" not in path.read_text(), f"{path} turns host key checking off"
