@@ -35,6 +35,8 @@ EXIT_CODES = """exit codes:
      that never published
  11  compare: the dumps differ
  12  doctor: at least one check failed
+password: 4 (secret: no AWSPENDING version) and 5 (database: the password is refused
+or cannot be changed) as above; 0 when the database accepts the stage asked for.
 Every failure ends with one JSON log line {"level":"error","event":"error","msg":...}
 on stderr naming the cause and what the key holds now; nothing is published unless
 the run succeeded."""
@@ -77,6 +79,16 @@ def parser() -> argparse.ArgumentParser:
     compare.add_argument("--new-url", metavar="S3URL", help="instead of the job's parallel_key")
     common(compare)
 
+    password = sub.add_parser(
+        "password", help="the database half of a rotation of the job's secret (docs/rotation.md)",
+        description="status: which of the secret's AWSCURRENT and AWSPENDING the database accepts; set: change the "
+                    "account's own password to AWSPENDING (logged in with AWSCURRENT); test: log in with AWSPENDING "
+                    "and check the job's privileges; revert: change it back to AWSCURRENT. No password is ever "
+                    "printed or logged.")
+    password.add_argument("job")
+    password.add_argument("action", choices=("status", "set", "test", "revert"))
+    common(password)
+
     check = sub.add_parser("check-config", help="validate the job file")
     check.add_argument("--skip-host-files", action="store_true",
                        help="check the file's shape only, not the files it names on this host (ssl_ca): for a "
@@ -109,6 +121,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             report = _redacted(log, doctor(jobs, log))
             _print(args, log, report, _doctor_text(report))
             return ExitCode.OK if report["ok"] else ExitCode.CHECK_FAILED
+        if args.command == "password":
+            from .password import password
+            job = config.load(args.config).job(args.job)
+            report = _redacted(log, password(job, args.action, log))
+            _print(args, log, report, report.get("msg") or ", ".join(report["accepts"]) or "neither stage accepted")
+            return ExitCode.OK
         if args.command == "verify":
             from .verify import verify
             report = _redacted(log, verify(args.url, args.region, log))
