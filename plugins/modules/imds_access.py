@@ -1,0 +1,386 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: JRAM infrastructure team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: imds_access
+short_description: Let only the users that need it reach the instance metadata service (nftables, per user)
+version_added: 0.1.0
+description:
+  - Computes who may reach the instance metadata service - the users in O(users) always; the legacy user of
+    each job of O(legacy_jobs) not retired in O(job_phases); a legacy user whose static key the
+    key-retirement ledger (O(key_users)) does not record as retired yet, or records as written back by a
+    rollback; the users in O(key_holders) - and resolves each to its uid on the host. An unknown user is
+    refused, in one line, before any change.
+  - Writes an nftables rule file (O(path)) for a table of its own (O(table), family C(inet)) that rejects,
+    with a TCP reset, output traffic to O(addresses) on O(port) from a socket whose owner is not allowed
+    (C(meta skuid)). The file declares the table, deletes it and defines it again, so loading it replaces the
+    table in one transaction. It is validated with C(nft -c -f) before it is loaded.
+  - Persists it with a systemd unit of its own (O(unit), oneshot, loads the file at boot, deletes the table
+    when stopped) and leaves the distribution's C(nftables.service) and its configuration alone.
+  - With O(state=absent), stops and removes the unit, deletes the table and removes the file.
+  - Installs nothing; the nftables package must be there (role C(jram.dumphost.imds_access) installs it).
+author:
+  - JRAM infrastructure team (@jram)
+options:
+  state:
+    description: C(present) installs or updates the rule set; C(absent) removes table, unit and file.
+    type: str
+    choices: [present, absent]
+    default: present
+  table:
+    description: The nftables table (family C(inet)) the rule set owns.
+    type: str
+    default: jram_dumphost_imds
+  addresses:
+    description: The metadata service's addresses (IPv4 and, where enabled, IPv6 C(fd00:ec2::254)).
+    type: list
+    elements: str
+    default: ["169.254.169.254"]
+  port:
+    description: The metadata service's TCP port.
+    type: int
+    default: 80
+  users:
+    description: Users always allowed (root, the dump program's user, extra users of the inventory).
+    type: list
+    elements: str
+    default: [root]
+  legacy_jobs:
+    description:
+      - The cutover settings per job (C(cutover_jobs)) - each job's C(legacy.user) runs its legacy cron line.
+    type: dict
+    default: {}
+  job_phases:
+    description:
+      - Each job's phase as the cutover ledger records it (C(jram.dumphost.dumphost_ledgers_info)'s C(phases));
+        a job missing here is in C(legacy).
+    type: dict
+    default: {}
+  key_users:
+    description:
+      - The key-retirement ledger's users with their C(state) (C(dumphost_ledgers_info)'s C(keys.users)).
+    type: dict
+    default: {}
+  key_holders:
+    description: Users holding static key material now, that key retirement is about to prove the role as.
+    type: list
+    elements: str
+    default: []
+  only_if_installed:
+    description:
+      - With O(state=present), change nothing when neither the rule file, the unit nor the table is there
+        (phase 3 did not install the rule set) - later steps only keep an installed rule set up to date.
+    type: bool
+    default: false
+  path:
+    description: The rule file.
+    type: path
+    default: /etc/jram-dumphost/imds-access.nft
+  unit:
+    description: The systemd unit that loads the rule file at boot.
+    type: str
+    default: jram-dumphost-imds.service
+  unit_dir:
+    description: Where the unit file goes.
+    type: path
+    default: /etc/systemd/system
+notes:
+  - Needs root (C(become=true)) and the C(CAP_NET_ADMIN) capability, also in check mode (C(nft -c) asks the
+    kernel).
+  - The rule matches the socket's owner, so a program run as an allowed user through C(sudo -u) or C(runuser)
+    is allowed, and a process of an allowed user is allowed whatever it runs.
+  - Check mode predicts exactly and changes nothing; diff mode shows the rule file and the unit file.
+seealso:
+  - module: jram.dumphost.dumphost_ledgers_info
+extends_documentation_fragment:
+  - jram.dumphost.attributes
+  - jram.dumphost.attributes.diff
+"""
+
+EXAMPLES = r"""
+- name: Read the host's ledgers
+  jram.dumphost.dumphost_ledgers_info:
+  become: true
+  register: ledgers
+
+- name: Only root, dumpjob and the users whose legacy jobs or keys still need it reach the metadata service
+  jram.dumphost.imds_access:
+    addresses: [169.254.169.254, "fd00:ec2::254"]
+    port: 80
+    users: [root, dumpjob]
+    legacy_jobs: "{{ cutover_jobs }}"
+    job_phases: "{{ ledgers.phases }}"
+    key_users: "{{ ledgers['keys'].users }}"
+  become: true
+
+- name: Remove the rule set (rollback of phase 3)
+  jram.dumphost.imds_access:
+    state: absent
+  become: true
+"""
+
+RETURN = r"""
+allowed:
+  description: Each allowed user with its uid and why it is allowed.
+  returned: always
+  type: dict
+  sample:
+    root: {uid: 0, reasons: [always allowed]}
+    dumpjob: {uid: 998, reasons: [always allowed]}
+    ec2-user: {uid: 1000, reasons: ["legacy job(s) not retired: basis (parallel)"]}
+uids:
+  description: The allowed uids, sorted.
+  returned: always
+  type: list
+  elements: int
+  sample: [0, 998, 1000]
+rules:
+  description: The rule file's content as this run wants it (empty with O(state=absent)).
+  returned: always
+  type: str
+  sample: "table inet jram_dumphost_imds {}\ndelete table inet jram_dumphost_imds\n..."
+installed:
+  description: Whether the rule set is installed after the run (in check mode, would be).
+  returned: always
+  type: bool
+  sample: true
+actions:
+  description: What the run did (in check mode, would do), in order.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - write /etc/jram-dumphost/imds-access.nft
+    - load table inet jram_dumphost_imds
+    - enable jram-dumphost-imds.service
+"""
+
+import os
+import pwd
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.jram.dumphost.plugins.module_utils import imds_access as rules
+from ansible_collections.jram.dumphost.plugins.module_utils.errors import CutoverError, InvalidOptionError
+
+NFT_DIRS = ["/usr/sbin", "/sbin"]
+NOT_INSTALLED = "nothing: the rule set is not installed here (phase 3 installs it)"
+
+
+def resolve(allowed: dict) -> dict:
+    """{user: {uid, reasons}}; an unknown user is refused before anything changes."""
+    out = {}
+    for user, reasons in allowed.items():
+        try:
+            uid = pwd.getpwnam(user).pw_uid
+        except KeyError:
+            raise InvalidOptionError(f"user {user} ({'; '.join(reasons)}) does not exist on this host: create it, or "
+                                     "remove it from imds_access_extra_users / cutover_jobs; nothing was changed") \
+                from None
+        out[user] = {"uid": uid, "reasons": reasons}
+    return out
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+class Host:
+    """What the module reads and runs on the host."""
+
+    def __init__(self, module: AnsibleModule):
+        self.module = module
+        self.nft = module.get_bin_path("nft", opt_dirs=NFT_DIRS)
+        self.systemctl = module.get_bin_path("systemctl", required=True)
+
+    def run(self, *argv: str, check_rc: bool = True) -> tuple[int, str, str]:
+        rc, out, err = self.module.run_command(list(argv))
+        if check_rc and rc != 0:
+            raise CutoverError(f"{' '.join(argv)} failed (exit {rc}): {(err or out).strip().splitlines()[-1:]}")
+        return rc, out, err
+
+    def table_loaded(self, table: str) -> bool:
+        if not self.nft:
+            return False
+        rc, _out, err = self.run(self.nft, "list", "table", "inet", table, check_rc=False)
+        if rc != 0 and "Operation not permitted" in err:
+            raise CutoverError("nft may not read the rule set here (Operation not permitted): run as root with "
+                               "CAP_NET_ADMIN (become: true; a container needs --cap-add NET_ADMIN)")
+        return rc == 0
+
+    def unit_state(self, unit: str) -> tuple[bool, bool]:
+        enabled = self.run(self.systemctl, "is-enabled", unit, check_rc=False)[1].strip() == "enabled"
+        active = self.run(self.systemctl, "is-active", unit, check_rc=False)[1].strip() == "active"
+        return enabled, active
+
+    def validate(self, text: str) -> None:
+        """nft -c -f on a temporary copy: the kernel checks the rule set without loading it."""
+        fd, tmp = tempfile.mkstemp(prefix="imds-access-", suffix=".nft")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            rc, out, err = self.run(self.nft, "-c", "-f", tmp, check_rc=False)
+        finally:
+            os.unlink(tmp)
+        if rc != 0:
+            detail = " ".join((err or out).strip().split())
+            raise CutoverError(f"nft refuses the rule set ({detail[:400]}): check imds_access_addresses, "
+                               "imds_access_port and imds_access_table; nothing was changed")
+
+    def write(self, path: str, text: str, mode: int) -> None:
+        directory = os.path.dirname(path)
+        if not os.path.isdir(directory):
+            os.makedirs(directory, mode=0o755)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".imds-access-")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+        self.module.atomic_move(tmp, path)
+
+
+def ensure_present(module: AnsibleModule, host: Host, params: dict, want_rules: str) -> tuple[bool, list, list]:
+    path, unit, table = params["path"], params["unit"], params["table"]
+    unit_path = os.path.join(params["unit_dir"], unit)
+    nft = host.nft or "/usr/sbin/nft"
+    want_unit = rules.render_unit(table, path, nft)
+    have_rules, have_unit = _read(path), _read(unit_path)
+    loaded = host.table_loaded(table)
+    enabled, active = host.unit_state(unit)
+    if params["only_if_installed"] and have_rules is None and have_unit is None and not loaded:
+        return False, [NOT_INSTALLED], []
+    actions, diffs = [], []
+    if have_rules != want_rules:
+        actions.append(f"write {path}")
+        diffs.append({"before": have_rules or "", "after": want_rules, "before_header": path, "after_header": path})
+    if have_unit != want_unit:
+        actions.append(f"write {unit_path}")
+        diffs.append({"before": have_unit or "", "after": want_unit, "before_header": unit_path,
+                      "after_header": unit_path})
+    if have_rules != want_rules or not loaded:
+        actions.append(f"load table inet {table}")
+    if not enabled:
+        actions.append(f"enable {unit}")
+    if not active:
+        actions.append(f"start {unit}")
+    if not actions:
+        return False, [], []
+    if not host.nft:
+        if module.check_mode:
+            return True, [*actions, "(nft is not installed yet: the rule set is validated when it is)"], diffs
+        raise CutoverError("nft is not installed on this host: install the nftables package first "
+                           "(role jram.dumphost.imds_access does)")
+    host.validate(want_rules)
+    if module.check_mode:
+        return True, actions, diffs
+    if have_rules != want_rules:
+        host.write(path, want_rules, 0o644)
+    if have_unit != want_unit:
+        host.write(unit_path, want_unit, 0o644)
+        host.run(host.systemctl, "daemon-reload")
+    if have_rules != want_rules or not loaded:
+        host.run(host.nft, "-f", path)
+    if not enabled:
+        host.run(host.systemctl, "enable", unit)
+    if not active:
+        host.run(host.systemctl, "start", unit)
+    return True, actions, diffs
+
+
+def ensure_absent(module: AnsibleModule, host: Host, params: dict) -> tuple[bool, list, list]:
+    path, unit, table = params["path"], params["unit"], params["table"]
+    unit_path = os.path.join(params["unit_dir"], unit)
+    have_rules, have_unit = _read(path), _read(unit_path)
+    loaded = host.table_loaded(table)
+    enabled, active = host.unit_state(unit)
+    actions, diffs = [], []
+    if active:
+        actions.append(f"stop {unit}")
+    if loaded:
+        actions.append(f"delete table inet {table}")
+    if enabled:
+        actions.append(f"disable {unit}")
+    if have_unit is not None:
+        actions.append(f"remove {unit_path}")
+        diffs.append({"before": have_unit, "after": "", "before_header": unit_path, "after_header": unit_path})
+    if have_rules is not None:
+        actions.append(f"remove {path}")
+        diffs.append({"before": have_rules, "after": "", "before_header": path, "after_header": path})
+    if not actions or module.check_mode:
+        return bool(actions), actions, diffs
+    if active:
+        host.run(host.systemctl, "stop", unit)
+    if host.table_loaded(table):
+        host.run(host.nft, "delete", "table", "inet", table)
+    if enabled:
+        host.run(host.systemctl, "disable", unit)
+    if have_unit is not None:
+        os.unlink(unit_path)
+        host.run(host.systemctl, "daemon-reload")
+    if have_rules is not None:
+        os.unlink(path)
+    return True, actions, diffs
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            table=dict(type="str", default="jram_dumphost_imds"),
+            addresses=dict(type="list", elements="str", default=["169.254.169.254"]),
+            port=dict(type="int", default=80),
+            users=dict(type="list", elements="str", default=["root"]),
+            legacy_jobs=dict(type="dict", default={}),
+            job_phases=dict(type="dict", default={}),
+            key_users=dict(type="dict", default={}),
+            key_holders=dict(type="list", elements="str", default=[]),
+            only_if_installed=dict(type="bool", default=False),
+            path=dict(type="path", default="/etc/jram-dumphost/imds-access.nft"),
+            unit=dict(type="str", default="jram-dumphost-imds.service"),
+            unit_dir=dict(type="path", default="/etc/systemd/system"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    allowed, want_rules = {}, ""
+    try:
+        rules.check_table(params["table"])
+        rules.check_unit(params["unit"])
+        if params["state"] == "present":
+            address_list = rules.addresses(params["addresses"])
+            port = rules.check_port(params["port"])
+            rules.check_users(params["users"], "users")
+            rules.check_users(params["key_holders"], "key_holders")
+            allowed = resolve(rules.allow_list(params["users"], params["legacy_jobs"], params["job_phases"],
+                                               params["key_users"], params["key_holders"]))
+            if not allowed:
+                raise InvalidOptionError("no user is allowed: users must name at least root")
+            want_rules = rules.render_rules(params["table"], address_list, port,
+                                            {user: entry["uid"] for user, entry in allowed.items()})
+        host = Host(module)
+        if params["state"] == "present":
+            changed, actions, diffs = ensure_present(module, host, params, want_rules)
+            installed = actions != [NOT_INSTALLED]
+        else:
+            changed, actions, diffs = ensure_absent(module, host, params)
+            installed = False
+    except CutoverError as exc:
+        module.fail_json(msg=str(exc))
+    result = {"changed": changed, "allowed": allowed, "uids": sorted({e["uid"] for e in allowed.values()}),
+              "rules": want_rules, "installed": installed, "actions": actions}
+    if module._diff and diffs:
+        result["diff"] = diffs
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
