@@ -23,7 +23,7 @@ KINDS = {
     "password_option": "a literal password on a command line (-pVALUE of a MySQL client, --password=VALUE)",
     "mysql_pwd": "a literal MYSQL_PWD environment value",
     "option_file_password": "password= in an option file section such as [client] of ~/.my.cnf",
-    "password_assignment": "a literal value assigned to a name ending in PASS, PASSWD, PASSWORD or PWD",
+    "password_assignment": "a literal value assigned to a name ending in PASS, PASSWD, PASSWORD, PWD, PW or SECRET",
     "url_password": "a password inside a database URL (mysql://user:password@host)",
 }
 
@@ -58,7 +58,8 @@ SECRET_AFTER_ID = re.compile(
 ASSIGNMENT = re.compile(
     r"(?<![\w.$/-])(?<!\$\{)(?P<q>[\"']?)(?P<name>[A-Za-z_][\w.-]*)(?P=q)"
     r"(?P<sep>\s*(?:=>|:=|=(?!=)|:(?=\s)|(?<=[\"']):)\s*|\s+)")
-AWS_SECRET_NAME = re.compile(r"(?i)(?:^|[_.-])(?:aws[-_]?)?secret[-_]?(?:access[-_]?)?key$|secretaccesskey$")
+AWS_SECRET_NAME = re.compile(
+    r"(?i)(?:^|[_.-])(?:aws[-_]?)?secret[-_]?(?:access[-_]?)?key$|secretaccesskey$|(?:^|[_.-])aws[-_]?secret$")
 AWS_TOKEN_NAME = re.compile(r"(?i)(?:^|[_.-])(?:aws[-_]?)?(?:session|security)[-_]?token$")
 AWS_ACCESS_KEY_NAME = re.compile(r"(?i)access[-_]?key[-_]?id$|accesskeyid$")
 LONG_PASSWORD_OPTION = re.compile(r"(?i)^--(?:[a-z0-9]+-)*(?:password|passwd|pass|pwd)(?:=|$)")
@@ -67,16 +68,26 @@ URL_PASSWORD = re.compile(
     r"[^:/\s@'\"]*:(?P<value>[^@\s/'\"]+)@")
 AWS_HINT = re.compile(r"(?i)secret|token|AKIA|ASIA")
 OPTION_HINT = re.compile(r"(?i)-p[^\s]|--[\w-]*(?:pass|pwd)")
-PASSWORD_HINT = re.compile(r"(?i)pass|pw")
+PASSWORD_HINT = re.compile(r"(?i)pass|pw|secret")
 # Searched in the lower-cased text (faster than a case-insensitive pattern).
 ANY_HINT = re.compile(r"secret|token|akia|asia|://|-p[^\s]|pass|pw")
-_PASSWORD_WORDS = ("pass", "passwd", "password", "pwd", "pw", "passphrase")
+_PASSWORD_WORDS = ("pass", "passwd", "password", "pwd", "pw", "passphrase", "secret")
+# Run-together names (DBPW, ROOTPWD, DBPASS, MYSQLPASSWORD): a password word after what it is the
+# password of. A bare suffix would take BYPASS, COMPASS and TRESPASS for passwords.
+_JOINED_PASSWORD_NAME = re.compile(
+    r"[a-z0-9]*(?:pw|pwd)|(?:db|sql|mysql|mariadb|maria|rds|pg|root|admin|user|app|dump|my)"
+    r"(?:pass|passwd|passphrase|secret)")
+# A value that names a secret in AWS Secrets Manager (its ARN, or a name such as rds/nazca given to
+# a name ending in SECRET) instead of holding one.
+SECRET_ID = re.compile(r"arn:aws[\w-]*:secretsmanager:\S*|[a-z0-9][a-z0-9_.+=@-]*(?:/[a-z0-9_.+=@-]+)+")
 # Parts of names that switch a password feature rather than hold one (MARIADB_ALLOW_EMPTY_PASSWORD).
 _NOT_A_PASSWORD = {"allow", "empty", "random", "generate", "skip", "prompt", "ask", "old", "no"}
-_PLACEHOLDERS = {
-    "", "password", "passwd", "pass", "pwd", "secret", "value", "none", "null", "nil", "~", "true", "false",
-    "yes", "no", "on", "off", "redacted", "...", "…", "string", "str",
-}
+# Values that stand for no password. Words such as "password", "secret", "PASS" or "changeme" are
+# not here: they are real (weak) passwords on real hosts (mysqldump -ppassword).
+_PLACEHOLDERS = {"", "none", "null", "nil", "~", "redacted", "...", "…"}
+# Booleans: the value of a switch in YAML or JSON ("password: false"), a literal anywhere else
+# (DB_PASS=on in a script is the password "on").
+_BOOLEANS = {"true", "false", "yes", "no", "on", "off"}
 _OPERATORS = "|&;()<>`"
 
 
@@ -98,9 +109,11 @@ class Finding:
     kind: str
     name: str | None
     masked: str
+    archived: bool = False
 
     def as_dict(self) -> dict:
-        return {"path": self.path, "line": self.line, "kind": self.kind, "name": self.name, "masked": self.masked}
+        return {"path": self.path, "line": self.line, "kind": self.kind, "name": self.name, "masked": self.masked,
+                "archived": self.archived}
 
     def where(self) -> str:
         return f"{self.path}:{self.line}:{self.kind}"
@@ -131,9 +144,9 @@ def file_style(path: str, first_line: str) -> str:
 
 
 def is_password_name(name: str) -> bool:
-    """True for DB_PASS, db_password, MYSQL_PWD, PGPASSWORD, rootPassword, spring.datasource.password;
-    false for password_file, PASS_MAX_DAYS, BYPASS, PWD/OLDPWD (the shell's directories) and
-    switches like MARIADB_ALLOW_EMPTY_PASSWORD."""
+    """True for DB_PASS, db_password, MYSQL_PWD, PGPASSWORD, rootPassword, spring.datasource.password,
+    DBPW, DB_SECRET, SECRET; false for password_file, PASS_MAX_DAYS, BYPASS, COMPASS, PWD/OLDPWD (the
+    shell's directories), secret_id and switches like MARIADB_ALLOW_EMPTY_PASSWORD."""
     lower = name.lower()
     if lower in ("pwd", "oldpwd"):
         return False
@@ -143,7 +156,8 @@ def is_password_name(name: str) -> bool:
     last = parts[-1].lower().rstrip("0123456789")  # DB_PASS2, MYSQL_PWD_1
     if not last and len(parts) > 1:
         last = parts[-2].lower()
-    return last in _PASSWORD_WORDS or last.endswith(("password", "passwd"))
+    return last in _PASSWORD_WORDS or last.endswith(("password", "passwd")) \
+        or bool(_JOINED_PASSWORD_NAME.fullmatch(last))
 
 
 @dataclass(frozen=True)
@@ -241,15 +255,26 @@ def _is_reference(raw: str, value: str, style: str, bare: bool = False) -> bool:
     return bool(TEMPLATE.search(value))
 
 
-def _is_placeholder(value: str) -> bool:
-    """Empty, a type name, a mask, <password>, or the start of a structure ({...}, [...], @{...})."""
+def _is_placeholder(value: str, switch: bool = False) -> bool:
+    """Empty, null, a mask (****, xxx, REDACTED), <password>, or the start of a structure ({...}, [...],
+    @{...}); with ``switch`` (an unquoted YAML value) also a boolean."""
     if value.lstrip().startswith(("{", "[", "@{", "@(")):
         return True
     v = value.strip().strip(",;").lower()
     if (v.isdigit() and len(v) <= 2) or not any(c.isalnum() for c in v):
         return True  # an enum or flag (TASK_LOGON_PASSWORD = 1), or punctuation: not a password
-    return (v in _PLACEHOLDERS or set(v) <= set("*x.") or bool(re.fullmatch(r"<[^>]*>|\[[^\]]*\]|\{[^}]*\}", v))
+    return (v in _PLACEHOLDERS or (switch and v in _BOOLEANS) or set(v) <= set("*x.")
+            or bool(re.fullmatch(r"<[^>]*>|\[[^\]]*\]|\{[^}]*\}", v))
             or v in ("|", ">", "|-", ">-", "|+", ">+"))
+
+
+def _is_secret_id(name: str, value: str) -> bool:
+    """A Secrets Manager ARN anywhere, or a secret's name (rds/nazca) given to a name ending in SECRET:
+    where the secret is, not the secret."""
+    if value.startswith("arn:aws") and SECRET_ID.fullmatch(value):
+        return True
+    last = re.split(r"[_.-]+|(?<=[a-z0-9])(?=[A-Z])", name)[-1].lower()
+    return last.endswith("secret") and bool(SECRET_ID.fullmatch(value))
 
 
 def _is_doc_example(value: str) -> bool:
@@ -419,7 +444,9 @@ def _scan_assignments(line: _Line, style: str, in_section: bool, out: _Collector
             elif text[:m.start()].strip(" -") or re.sub(r"\s+#.*$", "", text[word.end:]).strip():
                 continue  # YAML name: value counts only as a key starting its line, the value its only word
         value = word.value.rstrip(",;)]}")  # the end of a call, list or dict
-        if _is_reference(word.raw, value, style, word.bare) or _is_placeholder(value):
+        yaml_switch = sep.strip() == ":" and not m.group("q") and word.bare
+        if _is_reference(word.raw, value, style, word.bare) or _is_placeholder(value, yaml_switch) \
+                or _is_secret_id(name, value):
             continue
         kind = "mysql_pwd" if name.upper() == "MYSQL_PWD" else "password_assignment"
         out.add(line, word.start, max(word.end, word.start + 1), kind, name, value)

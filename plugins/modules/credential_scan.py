@@ -19,19 +19,26 @@ description:
     after an access key id as in the IAM console's CSV); AWS session tokens (C(aws_session_token));
     C(-pVALUE) of the MySQL and MariaDB clients; C(--password=VALUE) (and C(--password VALUE) of
     other programs); C(MYSQL_PWD=VALUE); C(password=) in the sections of option files such as
-    C(~/.my.cnf); literal values of names ending in C(PASS), C(PASSWD), C(PASSWORD) or C(PWD)
-    (C(DB_PASS='…'), C(DB_PASSWORD=…), C(db_password: …)); the password of a database URL
-    (C(mysql://user:password@host))."
+    C(~/.my.cnf); literal values of names ending in C(PASS), C(PASSWD), C(PASSWORD), C(PWD), C(PW)
+    or C(SECRET), also run together after what they are for (C(DB_PASS='…'), C(DB_PASSWORD=…),
+    C(db_password: …), C(DBPW=…), C(SECRET=…), C(DB_SECRET=…)); C(aws_secret=) with a secret access key;
+    the password of a database URL (C(mysql://user:password@host))."
   - "Not reported: references that hold no secret (C($DB_PASS), C(-p$DB_PASS), C(-p\"$DB_PASS\"), command
     substitutions, C({{ vault_db_password }}), C(!vault)), C(--password) or C(-p) with no attached value (the
     client prompts), C(password_file=), names such as C(secret_id), switches such as
-    C(MARIADB_ALLOW_EMPTY_PASSWORD=yes), placeholders (C(<password>), C(****)) and the example keys
-    of the AWS documentation (ending in C(EXAMPLE)). C(docs/credential_scan.md) in the collection
-    lists the forms in detail and what is not detected."
+    C(MARIADB_ALLOW_EMPTY_PASSWORD=yes), Secrets Manager names and ARNs (C(DB_SECRET=rds/nazca)),
+    placeholders (empty, C(<password>), C(****), C(REDACTED), null, a boolean as a YAML value) and the
+    example keys of the AWS documentation (ending in C(EXAMPLE)). A literal word is a password, however
+    weak - C(-ppassword), C(-psecret), C(-pPASS), C(DB_PASS=on), C(changeme) are reported.
+    C(docs/credential_scan.md) in the collection lists the forms in detail and what is not detected."
   - Directories are walked recursively without following symbolic links. A symbolic link to a file
     is read only when its target lies under one of O(paths); each file is read once however often
     it is reached. Binary files (a NUL byte in the first 8 KiB), files over O(max_file_size) and
     files that cannot be read are listed in RV(skipped), not scanned.
+  - Findings under O(archives) (the root-only archive where M(jram.dumphost.cron_cutover) keeps a retired
+    job's legacy script) are marked RV(findings[].archived), counted apart in RV(archived_counts), do not
+    fail the task with O(fail_on_findings), and are shown in a warning - the archived scripts still hold
+    the password they ran with, which stays valid until it is rotated.
   - Read-only; C(changed) is always false.
 author:
   - JRAM infrastructure team (@jram)
@@ -42,7 +49,7 @@ options:
         pattern that matches nothing is listed in RV(missing) and is not an error.
       - The default covers the places a legacy host keeps credentials - home directories, cron,
         profile and environment files, systemd units and MySQL option files. Add the legacy script
-        directories when they live elsewhere (C(/opt/scripts)).
+        directories when they live elsewhere.
     type: list
     elements: path
     default:
@@ -56,18 +63,34 @@ options:
       - /etc/bash.bashrc
       - /etc/bashrc
       - /etc/default
+      - /etc/sysconfig
       - /etc/systemd/system
       - /etc/mysql
       - /etc/my.cnf
       - /etc/my.cnf.d
+      - /opt
+      - /usr/local
+      - /var/lib/dumpjob/legacy-archive
+  archives:
+    description:
+      - Directories whose findings are reported as archived (RV(findings[].archived)) and never fail the
+        task. They are read only when they lie under O(paths).
+      - The default is where M(jram.dumphost.cron_cutover) archives a retired job's legacy script (its
+        default C(archive_dir)).
+    type: list
+    elements: path
+    default: [/var/lib/dumpjob/legacy-archive]
   exclude:
     description:
       - Shell-style patterns of files and directories not to read. A pattern with a C(/) is matched
         against the whole path (C(/home/*/work)), one without against the name (C(*.log), C(.git)).
         An excluded directory is not entered.
+      - The default leaves out the packages that pip and npm install (under C(/opt) and C(/usr/local)) -
+        third-party code whose documentation holds example credentials by the dozen. Giving O(exclude)
+        replaces the default; add these names to it to keep them out.
     type: list
     elements: str
-    default: []
+    default: [site-packages, dist-packages, node_modules]
   max_file_size:
     description:
       - Files larger than this are not read (listed in RV(skipped) as C(too_large)). Bytes, or a
@@ -76,8 +99,8 @@ options:
     default: 1M
   fail_on_findings:
     description:
-      - Fail the task when anything is found. The message lists C(path:line:kind) of every finding,
-        never a value.
+      - Fail the task when anything is found outside O(archives). The message lists C(path:line:kind)
+        of every such finding, never a value.
     type: bool
     default: false
 notes:
@@ -140,6 +163,7 @@ findings:
       C(url_password).
     - RV(findings[].name) is what the value was assigned to (C(DB_PASS), C(aws_secret_access_key)), the
       option (C(-p), C(--password)) or the URL scheme, or null.
+    - Archived findings (under O(archives)) are included, with RV(findings[].archived) true.
   returned: always
   type: list
   elements: dict
@@ -164,30 +188,42 @@ findings:
       description: C(AKIA****) or C(ASIA****) for an access key id, C(****) for every other kind.
       type: str
       sample: "****"
+    archived:
+      description: Whether the file lies under one of O(archives).
+      type: bool
+      sample: false
   sample:
     - path: /home/ec2-user/.aws/credentials
       line: 2
       kind: aws_access_key_id
       name: aws_access_key_id
       masked: AKIA****
+      archived: false
     - path: /home/ec2-user/.aws/credentials
       line: 3
       kind: aws_secret_access_key
       name: aws_secret_access_key
       masked: "****"
-    - path: /home/ec2-user/scripts/ggh_datatransit.sh
+      archived: false
+    - path: /var/lib/dumpjob/legacy-archive/datatransit/ggh_datatransit.sh
       line: 9
       kind: password_assignment
       name: DB_PASS
       masked: "****"
+      archived: true
 counts:
-  description: The number of findings per kind (kinds without findings are left out).
+  description: The number of findings outside O(archives) per kind (kinds without findings are left out).
   returned: always
   type: dict
   sample:
     aws_access_key_id: 1
     aws_secret_access_key: 1
-    password_assignment: 3
+archived_counts:
+  description: The number of findings under O(archives) per kind (kinds without findings are left out).
+  returned: always
+  type: dict
+  sample:
+    password_assignment: 1
 files_scanned:
   description: How many files were read.
   returned: always
@@ -222,6 +258,7 @@ missing:
   sample: ["/etc/bashrc", "/etc/my.cnf.d"]
 """
 
+import dataclasses
 import fnmatch
 import glob
 import os
@@ -237,11 +274,13 @@ from ansible_collections.jram.dumphost.plugins.module_utils.credential_patterns 
     ScanOptionError,
 )
 
+ARCHIVE = "/var/lib/dumpjob/legacy-archive"
 DEFAULT_PATHS = [
     "/home", "/root", "/etc/cron*", "/var/spool/cron", "/etc/environment", "/etc/profile", "/etc/profile.d",
-    "/etc/bash.bashrc", "/etc/bashrc", "/etc/default", "/etc/systemd/system", "/etc/mysql", "/etc/my.cnf",
-    "/etc/my.cnf.d",
+    "/etc/bash.bashrc", "/etc/bashrc", "/etc/default", "/etc/sysconfig", "/etc/systemd/system", "/etc/mysql",
+    "/etc/my.cnf", "/etc/my.cnf.d", "/opt", "/usr/local", ARCHIVE,
 ]
+DEFAULT_EXCLUDE = ["site-packages", "dist-packages", "node_modules"]
 HEAD = 8192
 
 
@@ -361,16 +400,26 @@ def read(path, tree):
     return data.decode("utf-8", "replace")
 
 
-def scan(paths, exclude, max_size):
+def under(path, dirs):
+    """Whether ``path`` (as reached, or with its links resolved) lies in one of ``dirs``."""
+    places = {os.path.normpath(path), os.path.realpath(path)}
+    return any(p == d or p.startswith(d.rstrip("/") + "/") for d in dirs for p in places)
+
+
+def scan(paths, exclude, max_size, archives=()):
     roots, missing = expand(paths)
     tree = Tree(roots, exclude, max_size)
+    archive_dirs = {os.path.normpath(a) for a in archives} | {os.path.realpath(a) for a in archives}
     findings, scanned = [], 0
     for path in tree.files():
         text = read(path, tree)
         if text is None:
             continue
         scanned += 1
-        findings.extend(patterns.scan_text(text, path))
+        found = patterns.scan_text(text, path)
+        if found and under(path, archive_dirs):
+            found = [dataclasses.replace(f, archived=True) for f in found]
+        findings.extend(found)
     findings.sort(key=lambda f: (f.path, f.line))
     return findings, scanned, tree.skipped, missing
 
@@ -378,15 +427,24 @@ def scan(paths, exclude, max_size):
 def run(module):
     p = module.params
     max_size = parse_size(p["max_file_size"])
-    findings, scanned, skipped, missing = scan(p["paths"], p["exclude"], max_size)
+    for entry in p["archives"]:
+        if not os.path.isabs(entry):
+            raise ScanOptionError(f"archives entry {entry!r} is not absolute: give the full path on the host")
+    findings, scanned, skipped, missing = scan(p["paths"], p["exclude"], max_size, p["archives"])
     unreadable = [s["path"] for s in skipped if s["reason"] == "unreadable"]
     if unreadable:
         module.warn(f"{len(unreadable)} path(s) could not be read and were not scanned (first: {unreadable[0]}): "
                     "run the task with become: true")
+    archived = [f for f in findings if f.archived]
+    if archived:
+        module.warn(f"{len(archived)} hard-coded credential(s) in archived legacy files, values masked, not failed "
+                    f"on: {patterns.summary(archived)}; they stay valid until rotated "
+                    "(playbooks/rotate_db_password.yml for the DB password)")
     return {
         "changed": False,
         "findings": [f.as_dict() for f in findings],
-        "counts": dict(Counter(f.kind for f in findings)),
+        "counts": dict(Counter(f.kind for f in findings if not f.archived)),
+        "archived_counts": dict(Counter(f.kind for f in archived)),
         "files_scanned": scanned,
         "skipped": skipped,
         "missing": missing,
@@ -396,7 +454,8 @@ def run(module):
 def main():
     argument_spec = dict(
         paths=dict(type="list", elements="path", default=DEFAULT_PATHS),
-        exclude=dict(type="list", elements="str", default=[]),
+        archives=dict(type="list", elements="path", default=[ARCHIVE]),
+        exclude=dict(type="list", elements="str", default=DEFAULT_EXCLUDE),
         max_file_size=dict(type="raw", default="1M"),
         fail_on_findings=dict(type="bool", default=False),
     )
@@ -405,10 +464,10 @@ def main():
         result = run(module)
     except CredentialScanError as exc:
         module.fail_json(msg=str(exc), changed=False)
-    if module.params["fail_on_findings"] and result["findings"]:
-        findings = [patterns.Finding(**f) for f in result["findings"]]
-        module.fail_json(msg=f"found {len(findings)} hard-coded credential(s), values masked: "
-                             f"{patterns.summary(findings)}; move them to the instance role or Secrets Manager "
+    live = [patterns.Finding(**f) for f in result["findings"] if not f["archived"]]
+    if module.params["fail_on_findings"] and live:
+        module.fail_json(msg=f"found {len(live)} hard-coded credential(s), values masked: "
+                             f"{patterns.summary(live)}; move them to the instance role or Secrets Manager "
                              "and remove them from the files", **result)
     module.exit_json(**result)
 

@@ -103,3 +103,55 @@ def test_fail_on_findings_is_safe_at_vvv(sandbox, legacy):
     leaked = [value for value in legacy["values"] if value in output]
     assert not leaked, "a secret value appears in the -vvv output"
     assert host_files(sandbox) == before, "the scan changed the host"
+
+
+# Issue 11: the places the scanner did not read, and the legacy archive, on a dump host of its own.
+ARCHIVE = "/var/lib/dumpjob/legacy-archive"
+PLACES = {
+    "/etc/sysconfig/jram-itest-export": ("DBPW=Sysc0nfig-Dbpw-91\n", 1, "password_assignment", "DBPW"),
+    "/opt/jram-itest/bin/upload.sh": ("#!/bin/bash\naws_secret=Op7Kp2Wq/Lm5Nx7Bv3Ct9Dy4Fu6Gh1Jk0Se+Ta2Z\n",
+                                      2, "aws_secret_access_key", "aws_secret"),
+    "/usr/local/etc/jram-itest.env": ("SECRET='Usr-L0cal-Secret'\n", 1, "password_assignment", "SECRET"),
+}
+
+
+def test_new_places_and_the_archive_by_default(sandbox, fresh_host):
+    """The module's defaults read /etc/sysconfig, /opt, /usr/local and the legacy archive; what the
+    archive holds (the retired script, the old password in it) is reported as archived, warned about
+    and does not fail fail_on_findings; no value appears, even at -vvv."""
+    host = fresh_host
+    for path, (text, *_) in PLACES.items():
+        host.exec("bash", "-c", f"mkdir -p $(dirname {path}) && cat > {path}", input=text)
+    script = f"{ARCHIVE}/itest/ggh_datatransit.sh"
+    host.exec("bash", "-c", f"install -d -m 0700 /var/lib/dumpjob {ARCHIVE} {ARCHIVE}/itest && cp -p "
+              f"{SCRIPTS}/ggh_datatransit.sh {script} && chmod 0700 {script}")
+    archived_lines = lines_holding(host, config.LEGACY_DB_PASSWORD, script)
+    assert archived_lines
+    values = [text.split("=", 1)[1].strip().strip("'") for text, *_ in PLACES.values()]
+    values += [config.LEGACY_DB_PASSWORD, sandbox.state["legacy_key"]["secret"]]
+
+    proc = adhoc(host, {"max_file_size": "1M"})  # every other option at its default
+    result = result_of(host, proc)
+    assert proc.returncode == 0 and not result.get("failed"), proc.stdout
+    found = {(f["path"], f["line"], f["kind"], f["name"], f["archived"]) for f in result["findings"]}
+    for path, (_, line, kind, name) in PLACES.items():
+        assert (path, line, kind, name, False) in found
+    assert {f for f in found if f[0] == script} == {
+        (script, line, "password_assignment", "DB_PASS", True) for line in archived_lines}
+    assert result["archived_counts"] == {"password_assignment": len(archived_lines)}
+    assert not [f for f in result["findings"] if "site-packages" in f["path"]]
+    assert f"{script}:{archived_lines[0]}:password_assignment" in json.dumps(result["warnings"])
+    leaked = [value for value in values if value in proc.stdout + proc.stderr]
+    assert not leaked, "a planted value appears in the output"
+
+    # the archive alone never fails the task; the places around it do
+    proc = adhoc(host, {"paths": [ARCHIVE], "fail_on_findings": True}, "-vvv", json_output=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    assert f"{script}:{archived_lines[0]}:password_assignment" in output and "archived" in output
+    proc = adhoc(host, {"paths": [ARCHIVE, *PLACES], "fail_on_findings": True}, "-vvv", json_output=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "FAILED" in output, output[-3000:]
+    for path, (_, line, kind, _) in PLACES.items():
+        assert f"{path}:{line}:{kind}" in output
+    assert not [value for value in values if value in output], "a planted value appears in the -vvv output"

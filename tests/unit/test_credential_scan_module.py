@@ -363,3 +363,137 @@ def test_findings_carry_no_value():
                                                     (3, "aws_access_key_id")]
     rendered = repr(findings) + json.dumps([f.as_dict() for f in findings]) + cp.summary(findings)
     assert not [v for v in (SCRIPT_PASS, OPTION_PASS, KEY_ID) if v in rendered]
+
+
+# Issue 11: forms the scanner missed, and values it took for placeholders that are real passwords.
+AWS_SECRET_40 = "Zr8Kp2Wq/Lm5Nx7Bv3Ct9Dy4Fu6Gh1Jk0Se+Ta2Q"
+
+
+@pytest.mark.parametrize("path, text, kind, name", [
+    ("/x/upload.sh", f"aws_secret={AWS_SECRET_40}\n", "aws_secret_access_key", "aws_secret"),
+    ("/x/legacy.env", f"AWS_SECRET='{AWS_SECRET_40}'\n", "aws_secret_access_key", "AWS_SECRET"),
+    ("/x/legacy.sh", "SECRET='Sh4red-Secr3t'\n", "password_assignment", "SECRET"),
+    ("/x/legacy.sh", "export DB_SECRET=Db-Secr3t-9\n", "password_assignment", "DB_SECRET"),
+    ("/etc/sysconfig/dumps", "DBPW=Ggh-Dbpw-7\n", "password_assignment", "DBPW"),
+    ("/x/legacy.sh", "ROOTPWD='R00t-pwd'\n", "password_assignment", "ROOTPWD"),
+    ("/x/legacy.sh", "DBPASS=Joined-Pass-1\n", "password_assignment", "DBPASS"),
+    ("/x/legacy.sh", "dbPw=camel-Pw-2\n", "password_assignment", "dbPw"),
+    ("/x/legacy.sh", "mysqldump -u ggh -ppassword basis\n", "password_option", "-p"),
+    ("/x/legacy.sh", "mysqldump -u ggh -psecret basis\n", "password_option", "-p"),
+    ("/x/legacy.sh", "mysql -u ggh -pPASS -e 'SELECT 1'\n", "password_option", "-p"),
+    ("/x/legacy.sh", "mysql -u ggh --password=password basis\n", "password_option", "--password"),
+    ("/x/legacy.sh", "DB_PASS=on\n", "password_assignment", "DB_PASS"),
+    ("/x/legacy.sh", "DB_PASS=yes\n", "password_assignment", "DB_PASS"),
+    ("/x/legacy.sh", "DB_PASS='false'\n", "password_assignment", "DB_PASS"),
+    ("/x/legacy.sh", "DB_PASS=password\n", "password_assignment", "DB_PASS"),
+    ("/x/legacy.sh", "DB_PASS=changeme\n", "password_assignment", "DB_PASS"),
+    ("/x/legacy.sh", "export MYSQL_PWD=secret\n", "mysql_pwd", "MYSQL_PWD"),
+    ("/x/.my.cnf", "[client]\npassword = password\n", "option_file_password", "password"),
+    ("/x/vars.yml", "db_password: 'yes'\n", "password_assignment", "db_password"),
+    ("/x/app.env", "DATABASE_URL=mysql://ggh:password@db/basis\n", "url_password", "mysql://"),
+])
+def test_forms_found(path, text, kind, name):
+    findings = cp.scan_text(text, path)
+    assert [(f.kind, f.name) for f in findings] == [(kind, name)], findings
+    assert findings[0].masked == "****"
+
+
+@pytest.mark.parametrize("text", [
+    # placeholders and references: no password is written in them
+    'mysqldump -u ggh -p"$PASS" basis\n',
+    "mysqldump -u ggh -p${DB_PASS} basis\n",
+    "mysqldump -u ggh -p basis\n",
+    "mysqldump -u ggh -p\n",
+    "DB_PASS=\n",
+    "DB_PASS=''\n",
+    "DB_PASS=<password>\n",
+    "DB_PASS=********\n",
+    "DB_PASS=REDACTED\n",
+    "SECRET=$(aws secretsmanager get-secret-value --secret-id rds/nazca --query SecretString --output text)\n",
+    "aws_secret=$AWS_SECRET\n",
+    # null and booleans as YAML values are switches, not passwords
+    "db_password: null\n",
+    "db_password: ~\n",
+    "password: false\n",
+    "update_secret: yes\n",
+    # names that hold no password
+    "BYPASS=proxy.internal\n",
+    "COMPASS=north\n",
+    "TRESPASS=forbidden\n",
+    "SECRET_ID=rds/nazca\n",
+    "secret_id: rds/nazca\n",
+    "SECRET_KEY_BASE_FILE=/etc/app/key\n",
+    # where a secret is kept, not the secret
+    "secret: rds/nazca\n",
+    "DB_SECRET=jram/dumphost/basis-reader\n",
+    "secret_arn=arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:rds/nazca-AbCdEf\n",
+    "DB_SECRET=arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:rds/nazca-AbCdEf\n",
+    "# the secret is read at each run from Secrets Manager\n",
+])
+def test_not_found(text):
+    assert cp.scan_text(text, "/x/settings.sh") == []
+
+
+def test_new_default_paths_and_excludes_are_documented():
+    """The defaults ansible-doc shows are the ones the module uses."""
+    import yaml
+
+    doc = yaml.safe_load(credential_scan.DOCUMENTATION)["options"]
+    assert doc["paths"]["default"] == credential_scan.DEFAULT_PATHS
+    assert doc["exclude"]["default"] == credential_scan.DEFAULT_EXCLUDE
+    assert doc["archives"]["default"] == [credential_scan.ARCHIVE]
+    for place in ("/etc/sysconfig", "/opt", "/usr/local", "/var/lib/dumpjob/legacy-archive"):
+        assert place in credential_scan.DEFAULT_PATHS
+
+
+ARCHIVED_PASS = "Arch1ved-0ld-Pw"
+LIVE_PASS = "L1ve-Sysconfig-Pw"
+
+
+@pytest.fixture
+def archived_host(tmp_path: Path) -> Path:
+    root = tmp_path / "host"
+    write(root, {
+        "var/lib/dumpjob/legacy-archive/datatransit/ggh_datatransit.sh":
+            f"#!/bin/bash\nDB_PASS='{ARCHIVED_PASS}'\nmysqldump -u ggh -p$DB_PASS basis\n",
+        "opt/legacy/bin/export.sh": f"mysqldump -u ggh -p{ARCHIVED_PASS} basis\n",
+        "opt/awscli/lib/python3.11/site-packages/awscli/examples/iam.rst": f"DB_PASSWORD={LIVE_PASS}\n",
+    })
+    return root
+
+
+def test_archived_findings_are_flagged_counted_apart_and_warned(archived_host):
+    root = archived_host
+    archive = str(root / "var/lib/dumpjob/legacy-archive")
+    result, printed = run({"paths": [str(root / "opt"), archive], "archives": [archive],
+                           "exclude": credential_scan.DEFAULT_EXCLUDE})
+    assert {(f["path"], f["kind"], f["archived"]) for f in result["findings"]} == {
+        (f"{archive}/datatransit/ggh_datatransit.sh", "password_assignment", True),
+        (str(root / "opt/legacy/bin/export.sh"), "password_option", False)}
+    assert result["counts"] == {"password_option": 1}
+    assert result["archived_counts"] == {"password_assignment": 1}
+    warning = json.dumps(result["warnings"])
+    assert f"{archive}/datatransit/ggh_datatransit.sh:2:password_assignment" in warning and "archived" in warning
+    assert result["files_scanned"] == 2, "site-packages is left out by default"
+    assert ARCHIVED_PASS not in printed and LIVE_PASS not in printed
+
+
+def test_fail_on_findings_spares_the_archive(archived_host):
+    root = archived_host
+    archive = str(root / "var/lib/dumpjob/legacy-archive")
+    result, printed = run({"paths": [archive], "archives": [archive], "fail_on_findings": True})
+    assert not result.get("failed") and result["counts"] == {}
+    assert result["archived_counts"] == {"password_assignment": 1}
+    result, printed = run({"paths": [str(root / "opt"), archive], "archives": [archive], "fail_on_findings": True})
+    assert result["failed"] is True
+    assert "export.sh:1:password_option" in result["msg"] and "ggh_datatransit.sh" not in result["msg"]
+    assert ARCHIVED_PASS not in printed
+    # without archives the same file fails the task
+    result, printed = run({"paths": [archive], "archives": [], "fail_on_findings": True})
+    assert result["failed"] is True and "ggh_datatransit.sh:2:password_assignment" in result["msg"]
+    assert ARCHIVED_PASS not in printed
+
+
+def test_archives_must_be_absolute():
+    result, _ = run({"paths": ["/tmp"], "archives": ["var/lib/dumpjob"]})
+    assert result["failed"] is True and "archives entry 'var/lib/dumpjob' is not absolute" in result["msg"]
