@@ -34,7 +34,7 @@ description:
   - Directories are walked recursively without following symbolic links. A symbolic link to a file
     is read only when its target lies under one of O(paths); each file is read once however often
     it is reached. Binary files (a NUL byte in the first 8 KiB), files over O(max_file_size) and
-    files that cannot be read are listed in RV(skipped), not scanned.
+    files that cannot be read are listed in RV(not_read), not scanned.
   - Findings under O(archives) (the root-only archive where M(jram.dumphost.cron_cutover) keeps a retired
     job's legacy script) are marked RV(findings[].archived), counted apart in RV(archived_counts), do not
     fail the task with O(fail_on_findings), and are shown in a warning - the archived scripts still hold
@@ -93,7 +93,7 @@ options:
     default: [site-packages, dist-packages, node_modules]
   max_file_size:
     description:
-      - Files larger than this are not read (listed in RV(skipped) as C(too_large)). Bytes, or a
+      - Files larger than this are not read (listed in RV(not_read) as C(too_large)). Bytes, or a
         size with a unit such as C(512K) or C(2M).
     type: raw
     default: 1M
@@ -105,7 +105,7 @@ options:
     default: false
 notes:
   - Run it with C(become=true) to read other users' home directories and C(/var/spool/cron);
-    files it cannot read are listed in RV(skipped) with reason C(unreadable) and a warning, since
+    files it cannot read are listed in RV(not_read) with reason C(unreadable) and a warning, since
     what was not read was not proven clean.
   - Safe with C(-vvv) and in logs - no option carries a secret, and no return value holds any
     character of a secret key, session token or password. A finding carries the name the value was
@@ -229,9 +229,10 @@ files_scanned:
   returned: always
   type: int
   sample: 27
-skipped:
+not_read:
   description:
-    - Files not scanned and why - C(binary), C(too_large), C(unreadable) (permission denied or a
+    - Files not scanned and why (named so, not C(skipped), which Ansible reads as the task
+      having been skipped) - C(binary), C(too_large), C(unreadable) (permission denied or a
       read error) or C(symlink_outside) (a symbolic link whose target is not under O(paths)).
   returned: always
   type: list
@@ -320,7 +321,7 @@ class Tree:
         self.exclude = exclude
         self.max_size = max_size
         self.seen = set()
-        self.skipped = []
+        self.not_read = []
 
     def excluded(self, path):
         name = os.path.basename(path)
@@ -330,7 +331,7 @@ class Tree:
         return any(real == r or real.startswith(r.rstrip("/") + "/") for r in self.real_roots)
 
     def skip(self, path, reason):
-        self.skipped.append({"path": path, "reason": reason})
+        self.not_read.append({"path": path, "reason": reason})
 
     def files(self):
         for root in self.roots:
@@ -421,7 +422,7 @@ def scan(paths, exclude, max_size, archives=()):
             found = [dataclasses.replace(f, archived=True) for f in found]
         findings.extend(found)
     findings.sort(key=lambda f: (f.path, f.line))
-    return findings, scanned, tree.skipped, missing
+    return findings, scanned, tree.not_read, missing
 
 
 def run(module):
@@ -430,8 +431,8 @@ def run(module):
     for entry in p["archives"]:
         if not os.path.isabs(entry):
             raise ScanOptionError(f"archives entry {entry!r} is not absolute: give the full path on the host")
-    findings, scanned, skipped, missing = scan(p["paths"], p["exclude"], max_size, p["archives"])
-    unreadable = [s["path"] for s in skipped if s["reason"] == "unreadable"]
+    findings, scanned, not_read, missing = scan(p["paths"], p["exclude"], max_size, p["archives"])
+    unreadable = [s["path"] for s in not_read if s["reason"] == "unreadable"]
     if unreadable:
         module.warn(f"{len(unreadable)} path(s) could not be read and were not scanned (first: {unreadable[0]}): "
                     "run the task with become: true")
@@ -446,7 +447,7 @@ def run(module):
         "counts": dict(Counter(f.kind for f in findings if not f.archived)),
         "archived_counts": dict(Counter(f.kind for f in archived)),
         "files_scanned": scanned,
-        "skipped": skipped,
+        "not_read": not_read,
         "missing": missing,
     }
 

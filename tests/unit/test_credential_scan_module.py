@@ -284,9 +284,11 @@ def test_walk_limits(tmp_path):
     result, printed = run({"paths": [str(root), str(tmp_path / "etc/cron*"), str(root / "real.sh")],
                            "exclude": [str(root / "work")], "max_file_size": "1K"})
     assert found(result) == {(str(root / "linked_in.sh"), 1, "password_assignment", "DB_PASS")}
-    assert sorted((s["path"], s["reason"]) for s in result["skipped"]) == sorted([
+    assert sorted((s["path"], s["reason"]) for s in result["not_read"]) == sorted([
         (str(root / "big.log"), "too_large"), (str(root / "dump.bin"), "binary"),
         (str(root / "dir_out"), "symlink_outside"), (str(root / "linked_out"), "symlink_outside")])
+    # A result key `skipped` would make Ansible show (and `is skipped` test) the scan as skipped.
+    assert "skipped" not in result
     assert result["missing"] == [str(tmp_path / "etc/cron*")]
     assert result["files_scanned"] == 1
     assert_no_secret(printed)
@@ -329,7 +331,7 @@ def test_unreadable_files_are_listed_and_warned(public_tmp):
     (top / "private").chmod(0o700)
     assert proc.stdout, proc.stderr
     result = json.loads(proc.stdout)
-    assert sorted((s["path"], s["reason"]) for s in result["skipped"]) == [
+    assert sorted((s["path"], s["reason"]) for s in result["not_read"]) == [
         (str(top / "private"), "unreadable"), (str(top / "secret.sh"), "unreadable")]
     assert found(result) == {(str(top / "open.sh"), 1, "password_assignment", "DB_PASS")}
     assert "could not be read" in json.dumps(result["warnings"])
