@@ -5,6 +5,8 @@ into the legacy state."""
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +18,13 @@ from .config import LEGACY_DB_PASSWORD, Settings, image_recipe_digest
 HERE = Path(__file__).resolve().parent
 IMAGE = "localhost/jram-dumphost:bookworm"
 # This machine's cgroup layout needs runc, and rootful podman needs explicit ulimits here.
-RUN_OPTS = ["--runtime=runc", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=30000:30000"]
+# NET_ADMIN: phase 3 loads an nftables rule set (roles/imds_access); with host networking it
+# lands in this machine's network namespace, one table per IMDS emulator port.
+RUN_OPTS = ["--runtime=runc", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=30000:30000",
+            "--cap-add", "NET_ADMIN"]
+# The rule file roles/imds_access writes on the host, and the tables it declares.
+IMDS_RULES = "/etc/jram-dumphost/imds-access.nft"
+IMDS_TABLE = re.compile(r"^table inet (\w+) \{\}$", re.M)
 
 
 def podman(*args: str, what: str | None = None, **kw) -> subprocess.CompletedProcess:
@@ -112,10 +120,30 @@ def _shell_quote(value: str) -> str:
     return "'" + value.replace("'", "'\\''") + "'"
 
 
+def imds_tables(name: str, ports: tuple[int, ...] = ()) -> list[str]:
+    """The nftables tables a host container's metadata rule set loaded into this machine's network
+    namespace (host networking): those its rule file declares (read while it runs), and the
+    sandbox's per-port names for the emulator ports given."""
+    proc = subprocess.run(["podman", "exec", name, "cat", IMDS_RULES], capture_output=True, text=True)
+    found = set(IMDS_TABLE.findall(proc.stdout)) if proc.returncode == 0 else set()
+    return sorted(found | {f"jram_dumphost_imds_{port}" for port in ports})
+
+
+def drop_imds_tables(tables: list[str]) -> None:
+    """Delete those tables here: a container stopped without its unit's stop leaves them behind."""
+    nft = shutil.which("nft") or ("/usr/sbin/nft" if os.path.exists("/usr/sbin/nft") else None)
+    for table in tables if nft else []:
+        if subprocess.run([nft, "list", "table", "inet", table], capture_output=True).returncode == 0:
+            subprocess.run([nft, "delete", "table", "inet", table], capture_output=True)
+
+
 def down(s: Settings) -> bool:
     if container_state(s) is None:
+        drop_imds_tables(imds_tables(s.host, (s.imds_port,)))
         return False
+    tables = imds_tables(s.host, (s.imds_port,))
     podman("rm", "--force", "--time", "20", s.host)
+    drop_imds_tables(tables)
     return True
 
 

@@ -80,8 +80,14 @@ def make_host(sandbox: Sandbox, name: str) -> Sandbox:
     return Sandbox(settings, sandbox.env, sandbox.state)
 
 
-def remove_host(name: str) -> None:
+def remove_host(name: str, imds_ports: tuple[int, ...] = ()) -> None:
+    """Remove the container and the metadata rule set tables it loaded into this machine's network
+    namespace (its rule file's, and the per-port tables of the emulator ports given)."""
+    from sandbox import host as sandbox_host
+
+    tables = sandbox_host.imds_tables(name, imds_ports)
     subprocess.run(["podman", "rm", "--force", "--time", "10", name], capture_output=True)
+    sandbox_host.drop_imds_tables(tables)
 
 
 def run_playbook(playbook: str, *args: str, host: str | None = None, env: dict | None = None, check: bool = True):

@@ -113,6 +113,8 @@ class Phase3:
         if self._imds and self._imds.poll() is None:
             os.killpg(self._imds.pid, signal.SIGTERM)
             self._imds.wait(timeout=10)
+        # the host's metadata rule set (phase 3) lives in this machine's network namespace
+        self.drop_imds_table()
         self.remove_other_profile()
         with contextlib.suppress(ClientError):
             self.sm.restore_secret(SecretId=self.secret)
@@ -130,6 +132,16 @@ class Phase3:
                 self.s3.delete_object(Bucket=self.name, Key=obj["Key"])
             self.s3.delete_bucket(Bucket=self.name)
         return problems
+
+    @property
+    def imds_table(self) -> str:
+        """The nftables table of this host's metadata rule set (the sandbox inventory names it by port)."""
+        return f"jram_dumphost_imds_{self.imds_port}"
+
+    def drop_imds_table(self) -> None:
+        from sandbox import host as sandbox_host
+
+        sandbox_host.drop_imds_tables([self.imds_table])
 
     # -- running playbooks -------------------------------------------------------------------
     def play(self, playbook: str, *args: str, extra: dict | None = None, env: dict | None = None) -> PlayRun:

@@ -57,7 +57,8 @@ def test_live_attach_check_apply_idempotent(p3):
     p3.set_state(None, "optional", 2)
     check = p3.play(ATTACH, "--check", "--diff")
     assert check.rc == 0, check.out[-4000:]
-    assert check.changed == 3, check.changed_tasks  # record, association, metadata options
+    # record, association, metadata options; the nftables package and the metadata service's rule set
+    assert check.changed == 5, check.changed_tasks
     assert f"instance profile none -> {p3.profile_arn()}" in check.one_line()
     assert "http_tokens optional -> required, hop limit 2 -> 1" in check.one_line()
     assert (p3.association(), p3.options(), p3.record()) == (None, ("optional", 2), {}), "check mode changed moto"
@@ -99,7 +100,8 @@ def test_rollback_restores_no_profile_and_the_old_options(p3):
         p3.set_state(None, "optional", 2)
         assert p3.play(ATTACH).rc == 0
     check = p3.play(ROLLBACK, "-e", "phase=3", "--check", "--diff")
-    assert check.rc == 0 and check.changed == 2, check.out[-4000:]  # association and options, record
+    # association and options, record, the metadata service's rule set
+    assert check.rc == 0 and check.changed == 3, check.out[-4000:]
     assert (p3.association(), p3.options()) == (p3.profile_arn(), ("required", 1)), "check mode changed moto"
 
     run = p3.play(ROLLBACK, "-e", "phase=3", "--diff")
