@@ -98,6 +98,9 @@ def main():
         changed, after = rot.record(doc, p["secret_id"], p["step"], when, p["by"], p["new_version"],
                                     p["old_version"], p["previous_version"])
     except rot.RotationError as exc:
+        if module.check_mode and p["step"] != "create" and rot.open_rotation(doc, p["secret_id"]) is None:
+            # check mode recorded no create: this step would be recorded on the rotation it would open
+            module.exit_json(changed=True, rotation={}, msg=f"would record {p['step']} on the new rotation")
         module.fail_json(msg=str(exc))
     entry = [e for e in after["rotations"] if e["secret_id"] == p["secret_id"]]
     result = {"changed": changed, "rotation": entry[-1] if entry else {}}
