@@ -93,12 +93,13 @@ def main():
     )
     p = module.params
     when = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    doc = None
     try:
         doc = rot.load(p["path"])
         changed, after = rot.record(doc, p["secret_id"], p["step"], when, p["by"], p["new_version"],
                                     p["old_version"], p["previous_version"])
     except rot.RotationError as exc:
-        if module.check_mode and p["step"] != "create" and rot.open_rotation(doc, p["secret_id"]) is None:
+        if module.check_mode and doc is not None and p["step"] != "create" and rot.open_rotation(doc, p["secret_id"]) is None:
             # check mode recorded no create: this step would be recorded on the rotation it would open
             module.exit_json(changed=True, rotation={}, msg=f"would record {p['step']} on the new rotation")
         module.fail_json(msg=str(exc))
