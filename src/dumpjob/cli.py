@@ -27,7 +27,8 @@ EXIT_CODES = """exit codes:
      the dump
   6  dump incomplete: mysqldump failed, was killed, wrote unexpected stderr, the
      trailer is missing, or the dump is below its size floor
-  7  storage: the bucket is missing, S3 is unreachable or refused a request
+  7  storage: the bucket is missing, S3 is unreachable or refused a request, or
+     the key holds another object than the one this run completed (left as is)
   8  lock held: another run of the same job is in progress
   9  interrupted: SIGTERM, SIGINT or SIGHUP before the upload is being completed;
      the upload was aborted (later, the run publishes first and exits 0)

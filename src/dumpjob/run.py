@@ -411,10 +411,14 @@ class _Run:
         self._pause("completed")
         exists, run_id, length = manifest.object_run(self.s3, self.job.bucket, self.key)
         if not exists or run_id != self.run_id or length != upload.size:
+            # Never deleted: the instance role has no s3:DeleteObject on the dump prefixes, and
+            # whatever the key holds may be the only copy someone has.
             raise StorageError(f"the upload to {self.url} was completed, but the key holds "
                                f"{'nothing' if not exists else f'{length} bytes of run {run_id}'} instead of the "
-                               f"{upload.size} bytes of this run {self.run_id}; its manifest does not describe it "
-                               f"(dumpjob verify {self.url} says so); run the job again")
+                               f"{upload.size} bytes of this run {self.run_id}; left as it is (dumpjob deletes no "
+                               f"dump), and its manifest does not describe it (dumpjob verify {self.url} says so); "
+                               "find what else writes to the key (the bucket's object versions show it), stop it, "
+                               "then run the job again")
         if self.guard.received is not None:
             self.log.warning("signal", f"{signal.Signals(self.guard.received).name} arrived while publishing; the "
                              "dump was published in full first")

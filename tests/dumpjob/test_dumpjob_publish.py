@@ -9,6 +9,7 @@ signal it between two publishing steps."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
@@ -204,3 +205,34 @@ def test_the_sweep_aborts_only_this_jobs_stale_uploads(s3, job):
         assert left == {(other_key, other)} and mine not in {u for _, u in left}
     finally:
         s3.abort_multipart_upload(Bucket=BUCKET, Key=other_key, UploadId=other)
+
+
+# what another writer leaves at the key while the run is stopped right after completing its upload
+REPLACED = {
+    "another run's object": lambda run_id: ("an older dumpjob", b"another writer's dump\n"),
+    "this run's id but another size": lambda run_id: (run_id, b"short\n"),
+}
+
+
+@pytest.mark.parametrize("case", list(REPLACED))
+def test_a_key_that_holds_another_object_fails_with_exit_7_and_is_left_in_place(s3, faults, job, case):
+    """The size/run mismatch after completing (once a delete of the object) now fails the run
+    loudly and leaves the object alone: the instance role has no s3:DeleteObject on the prefixes."""
+    day = {"another run's object": "2026-04-13", "this run's id but another size": "2026-04-14"}[case]
+    key = _key(job, day)
+    run = _stopped_at(job, day, "completed")
+    run_id = json.loads(s3.get_object(Bucket=BUCKET, Key=key + ".manifest.json")["Body"].read())["run_id"]
+    writer_run, body = REPLACED[case](run_id)
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body, Metadata={"dumpjob-run": writer_run})
+    seen = len(faults.seen)
+    os.kill(run.proc.pid, signal.SIGCONT)
+    result = run.finish(timeout=60)
+    assert_failed(result, 7, f"s3://{BUCKET}/{key}", f"holds {len(body)} bytes of run {writer_run}",
+                  "left as it is (dumpjob deletes no dump)", "find what else writes to the key",
+                  "then run the job again")
+    assert not [r for r in faults.seen[seen:] if r[0] == "DELETE"], faults.seen[seen:]
+    obj, man = _published(s3, job, day)
+    assert obj is not None and obj.body == body  # the other writer's object, untouched
+    assert json.loads(man.body)["run_id"] == run_id  # this run's manifest, which describes nothing there
+    assert _verify(job, day).code == 10
+    assert not _uploads(s3, job)
