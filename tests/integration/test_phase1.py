@@ -112,6 +112,9 @@ class Phase1:
     def alarms(self, prefix: str) -> list[dict]:
         return self.cw.describe_alarms(AlarmNamePrefix=f"{prefix}-")["MetricAlarms"]
 
+    def versioning(self, bucket: str) -> str | None:
+        return self.s3.get_bucket_versioning(Bucket=bucket).get("Status")
+
     def rules(self, bucket: str, prefix: str) -> list[dict]:
         try:
             rules = self.s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
@@ -158,9 +161,10 @@ def bucket(phase1):
     name = f"p1t-{uuid.uuid4().hex[:8]}"
     phase1.s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
     yield name
-    objects = phase1.s3.list_objects_v2(Bucket=name).get("Contents", [])
-    for obj in objects:
-        phase1.s3.delete_object(Bucket=name, Key=obj["Key"])
+    # versioned by the converging tests: every version and delete marker goes before the bucket
+    listed = phase1.s3.list_object_versions(Bucket=name)
+    for obj in listed.get("Versions", []) + listed.get("DeleteMarkers", []):
+        phase1.s3.delete_object(Bucket=name, Key=obj["Key"], VersionId=obj["VersionId"])
     phase1.s3.delete_bucket(Bucket=name)
 
 
@@ -185,7 +189,8 @@ def jobs_with(names: Names, **defaults) -> dict:
 def deployed(phase1, bucket, kms_key):
     """The run's names, the extra vars every converging run uses, and a teardown."""
     names = Names(uuid.uuid4().hex[:8], bucket=bucket)
-    extra = jobs_with(names, sse_kms_key_id=kms_key["alias"])
+    extra = {**jobs_with(names, sse_kms_key_id=kms_key["alias"]),
+             "aws_identity_bucket_versioning": True, "aws_identity_lifecycle_noncurrent_expiration_days": 21}
     yield names, extra
     phase1.remove(names)
 
@@ -205,8 +210,10 @@ def test_check_mode_reports_changes_and_creates_nothing(phase1, deployed):
     assert run.rc == 0, run.out[-4000:]
     assert run.changed > 0
     assert "would attach inline policy" in run.out
+    assert f"would turn on versioning of {names.bucket} (now never enabled)" in run.out
     assert phase1.nothing_exists(names) == []
     assert phase1.policy(names.role) is None
+    assert phase1.versioning(names.bucket) is None
 
 
 def test_apply_creates_role_policy_profile_secret_lifecycle_and_alarms(phase1, deployed, sandbox):
@@ -236,6 +243,10 @@ def test_apply_creates_role_policy_profile_secret_lifecycle_and_alarms(phase1, d
     assert rules[f"{names.prefix}-abort-mpu-dumps"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
     assert "Expiration" not in rules[f"{names.prefix}-abort-mpu-dumps"]
     assert len(rules) == 2
+    # versioning on (the toggle), and replaced versions expire under every prefix the jobs write to
+    assert phase1.versioning(names.bucket) == "Enabled"
+    for rule in rules.values():
+        assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 21}, rule
 
     alarms = {a["AlarmName"]: a for a in phase1.alarms(names.prefix)}
     assert set(alarms) == {f"{names.prefix}-{job}-deadline" for job in SANDBOX_VARS["dumpjob_jobs"]}
@@ -288,8 +299,7 @@ def test_policy_names_only_the_jobs_prefixes_secret_and_key(phase1, deployed, km
         "dumps/basis_", "dumps/contract_status_", "dumps/schema/basis_schema_",
         "dumps-test/basis_", "dumps-test/contract_status_", "dumps-test/schema/basis_schema_")}
     write = statements["WriteDumps"]
-    assert set(write["Action"]) == {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
-                                    "s3:DeleteObject"}
+    assert set(write["Action"]) == {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
     assert set(write["Resource"]) == prefixes
     read = statements["ReadDumps"]
     assert read["Action"] == ["s3:GetObject"] and set(read["Resource"]) == prefixes
@@ -299,6 +309,12 @@ def test_policy_names_only_the_jobs_prefixes_secret_and_key(phase1, deployed, km
                                       for d in ("dumps/", "dumps/schema/", "dumps-test/", "dumps-test/schema/")}
     assert statements["FindBucket"]["Resource"] == [f"arn:aws:s3:::{names.bucket}"]
     assert set(statements["FindBucket"]["Action"]) == {"s3:ListBucket", "s3:ListBucketMultipartUploads"}
+    # the role can destroy no dump: deleting is allowed on the doctor's probe keys only, and
+    # nothing touches versions, lifecycle or versioning
+    deleting = [s for s in statements.values() for a in _list(s["Action"])
+                if a.startswith(("s3:Delete", "s3:PutLifecycle", "s3:PutBucketLifecycle")) or "Version" in a]
+    assert deleting == [probe]
+    assert all(r.endswith("/.dumpjob-doctor-*") for r in _list(probe["Resource"]))
 
     secret_arn = phase1.secret(names.secret)["ARN"]
     assert statements["ReadDbSecrets"] == {"Sid": "ReadDbSecrets", "Effect": "Allow",
@@ -358,6 +374,12 @@ BAD_INPUTS = {
                                    r"bucket p1t-no-such-bucket .*does not exist"),
     "secret a job names that does not exist": (
         lambda j: j["dumpjob_jobs"]["basis"].update(secret_id="p1t-no-such-secret"), r"p1t-no-such-secret"),
+    "the removed aws_identity_allow_delete": (
+        lambda j: j.update(aws_identity_allow_delete=True),
+        r"aws_identity_allow_delete is gone: .*no longer gets s3:DeleteObject.*remove aws_identity_allow_delete"),
+    "bucket versioning without lifecycle rules": (
+        lambda j: j.update(aws_identity_bucket_versioning=True, aws_identity_lifecycle_enabled=False),
+        r"aws_identity_bucket_versioning needs aws_identity_lifecycle_enabled"),
     "monthly job without an alarm deadline window": (
         lambda j: j["dumpjob_jobs"]["basis"].update(schedule="30 5 1 * *"),
         r"job 'basis': schedule '30 5 1 \* \*' runs on chosen days.*aws_identity_alarm_skip"),
