@@ -87,7 +87,7 @@ def test_check_mode_changes_nothing(rot):
     before = rot.stages()
     run = rot.play("--check", "--diff")
     _ok(run)
-    assert run.changed > 0 and "would create a new AWSPENDING version" in run.out
+    assert run.changed > 0 and '"AWSPENDING": "pending-new-version"' in run.out  # the create step's diff
     assert rot.stages() == before and "AWSPENDING" not in before
     assert rot.accepts(rot.seed)
     assert rot.ledger()["rotations"] == []
