@@ -335,9 +335,12 @@ def test_policy_names_only_the_jobs_prefixes_secret_and_key(phase1, deployed, km
 
 def test_vvv_output_never_contains_the_db_password(phase1, deployed):
     names, extra = deployed
-    # A password that also exercises escaping, through the write path (the secret changes).
+    # A password that also exercises escaping, through the write path (the secret changes: an
+    # explicit overwrite, since phase 1 otherwise leaves an existing secret's value alone).
     password = "P1-\"quo'te\\back$#;日本語-" + names.tag
     env = {"SANDBOX_DB_PASSWORD": password}
+    extra = {**extra, "aws_identity_secret_overwrite": True,
+             "aws_identity_secret_overwrite_reason": "the write path's -vvv output is under test"}
     check = phase1.play(names, "--check", "--diff", "-vvv", extra=extra, env=env)
     apply = phase1.play(names, "--diff", "-vvv", extra=extra, env=env)
     assert check.rc == 0 and apply.rc == 0, apply.out[-4000:]
