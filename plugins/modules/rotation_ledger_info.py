@@ -41,7 +41,7 @@ EXAMPLES = r"""
 - name: Remind the operator
   ansible.builtin.debug:
     msg: "{{ rotations.reminder }}"
-  when: rotations.reminder
+  when: rotations.reminder is not none
 """
 
 RETURN = r"""
