@@ -3,7 +3,8 @@
 #
 #   legacy jobs (run by hand) -> phase 1 (AWS side) -> phase 2 (host: harden, dumpjob, every job
 #   in parallel) -> phase 3 (instance role, IMDSv2) -> validation -> phase 4 for every job ->
-#   retire the static keys -> the per-job status, the objects in S3 and the credential scan.
+#   retire the static keys -> rotate the database password -> the per-job status, the objects in
+#   S3 and the credential scan.
 #
 # Phase 3 comes before the validation here: the parallel runs write to S3 with the instance
 # role's credentials, so without the role there is nothing to compare. On a real host the order
@@ -59,6 +60,26 @@ on_host() {
     fi
 }
 
+# Whether USER on the host gets an IMDSv2 token from the metadata service: "gets a token" or "refused".
+imds_token() {
+    if podman exec -u "$1" "$SANDBOX_HOST" curl -fs -o /dev/null -m 5 -X PUT \
+            -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "$AWS_EC2_METADATA_SERVICE_ENDPOINT/latest/api/token"; then
+        echo "gets a token"
+    else
+        echo "refused"
+    fi
+}
+# Fail unless each USER=EXPECTED holds for the metadata service, printing what each one got.
+expect_imds() {
+    local pair user want got
+    for pair in "$@"; do
+        user=${pair%%=*} want=${pair#*=}
+        got=$(imds_token "$user")
+        echo "metadata service as $user: $got"
+        [ "$got" = "$want" ] || { echo "demo: expected $user: $want" >&2; exit 1; }
+    done
+}
+
 $py -m sandbox up
 set -a; . "$state/env"; set +a
 # A used sandbox: start the journey again from the legacy host and a clean AWS side.
@@ -83,6 +104,7 @@ podman exec "$SANDBOX_HOST" ls /etc/cron.d/ | grep dumpjob- | sed 's/^/new entry
 
 step "phase 3: associate the instance profile live, require IMDSv2, verify from the host"
 play playbooks/phase3_attach_role.yml
+expect_imds root="gets a token" dumpjob="gets a token" ec2-user="gets a token" nobody="refused"
 
 step "validation: two nights of legacy and parallel runs per job, compared and recorded"
 $py -m sandbox backdate-legacy "${DAYS[@]}"
@@ -121,6 +143,37 @@ run_play playbooks/retire_static_keys.yml
 echo "scan: $(sed -n '/Report the scan/,/^$/p' <<<"$out" | grep -v '^TASK\|^ok:\|^$' \
     | sed "s/^ *\(msg: \)\?//; s/^'//; s/'$//" | tr '\n' ' ')"
 sed -n '/PLAY RECAP/,$p' <<<"$out" | grep -v '^$'
+expect_imds dumpjob="gets a token" ec2-user="refused"
+
+step "rotate the database password: the password the legacy scripts held for years stops working"
+run_play playbooks/rotate_db_password.yml
+sed -n '/Report the rotation/,/^$/p' <<<"$out" | grep -o 'rotated the password.*' || true
+$py - <<'PY'
+import os
+import sys
+
+import pymysql
+
+leaked = open(os.path.join(os.environ["SANDBOX_STATE"], "db_password")).read().strip()
+try:
+    pymysql.connect(host="127.0.0.1", port=int(os.environ["MARIADB_PORT"]), user="ggh_reader", password=leaked,
+                    ssl={"ca": os.environ["MARIADB_SSL_CA"]}, connect_timeout=10).close()
+except pymysql.err.OperationalError as exc:
+    if exc.args[0] != 1045:
+        raise
+    print("the legacy password is refused by the database (access denied); AWSCURRENT holds the new one")
+    sys.exit(0)
+sys.exit("demo: the legacy password still opens the database after the rotation")
+PY
+run_play playbooks/retire_static_keys.yml
+scan=$(sed -n '/Report the scan/,/^$/p' <<<"$out" | grep -v '^TASK\|^ok:\|^$' \
+    | sed "s/^ *\(msg: \)\?//; s/^'//; s/'$//" | tr '\n' ' ')
+echo "key retirement again (changes nothing), its closing scan: $scan"
+if ! grep -q 'no longer valid' <<<"$scan" || grep -q 'changed=[1-9]' <<<"$out"; then
+    printf '%s\n' "$out" >&2
+    echo "demo: after the rotation, the closing scan should call the archived password no longer valid" >&2
+    exit 1
+fi
 
 step "the end state guards itself: no rollback may cut the production jobs off the role"
 for phase in 3 1; do
@@ -143,10 +196,22 @@ $py -m sandbox s3-ls
 echo "IAM access key of legacy-dump: $($py -m sandbox key-status)"
 echo "ec2-user's crontab now:"
 podman exec "$SANDBOX_HOST" crontab -l -u ec2-user | sed 's/^/  /'
-echo "credential scan of the host (values masked):"
-ANSIBLE_NOCOLOR=1 ansible -i inventories/sandbox dumphost -b -m jram.dumphost.credential_scan \
-    -a 'paths=/home,/root,/etc/cron.d,/etc/crontab,/var/spool/cron,/etc/environment,/etc/profile.d' 2>&1 \
-    | grep -E 'SUCCESS|FAILED|files_scanned|findings|kind:|path:' | sed 's/^/  /'
+echo "credential scan of the host, its default places and the legacy archive (values masked):"
+scan=$(ANSIBLE_LOAD_CALLBACK_PLUGINS=1 ANSIBLE_STDOUT_CALLBACK=ansible.posix.json \
+    ansible -i inventories/sandbox dumphost -b -m jram.dumphost.credential_scan -a '{"max_file_size": "1M"}')
+$py - "$scan" <<'PY'
+import json
+import sys
+
+result = next(iter(json.loads(sys.argv[1])["plays"][0]["tasks"][0]["hosts"].values()))
+findings = result["findings"]
+archived = [f for f in findings if f["archived"]]
+print(f"  {result['files_scanned']} file(s) scanned, {len(findings) - len(archived)} finding(s) outside the archive")
+for f in archived:
+    print(f"  archived (root-only; its password was rotated away): {f['path']}:{f['line']}:{f['kind']}")
+if not archived or any(not f["path"].startswith("/var/lib/dumpjob/legacy-archive/") for f in archived):
+    sys.exit("demo: the scan did not report the archived legacy scripts' password as archived")
+PY
 printf '\n== done in %ss. The sandbox is still running:\n' "$((SECONDS - started))"
 cat <<'TIPS'
   source .sandbox/env                                          # addresses of MariaDB, moto, IMDS
@@ -155,5 +220,6 @@ cat <<'TIPS'
   podman exec jram-dumphost cat /var/lib/dumpjob/cutover.json  # the ledger of every move
   ansible-playbook playbooks/rollback.yml -e phase=keys        # the static key back, within the grace period
   ansible-playbook playbooks/rollback.yml -e phase=3 --check   # refused: the jobs run on the role (docs/cutover.md)
+  ansible-playbook playbooks/rotate_db_password.yml           # rotate the database password again (docs/rotation.md)
 Stop it with: make sandbox-down
 TIPS
