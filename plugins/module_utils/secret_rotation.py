@@ -187,10 +187,12 @@ def record(doc, secret_id, step, when, by, new_version=None, old_version=None, p
         entry["outcome"] = "abandoned"  # its AWSPENDING is gone; a new rotation started
         entry = None
     if entry is None:
-        if step != "create":
-            if step == "rollback":
-                return False, doc
+        if step == "rollback" and not new_version:
+            return False, doc
+        if step not in ("create", "rollback"):
             raise RotationError(f"no rotation of '{secret_id}' is in progress in the ledger; record 'create' first")
+        # A rollback of a rotation stopped before its create was recorded (known from AWSPENDING)
+        # is recorded as a rotation of its own, rolled back.
         entry = {"secret_id": secret_id, "new_version": new_version, "old_version": old_version,
                  "previous_version": previous_version, "started": when, "started_by": by, "steps": {},
                  "outcome": None}

@@ -66,3 +66,16 @@ def test_ledger_records_each_step_once(tmp_path):
     _, doc = rot.record(doc, "s", "create", "t5", "ops", "v-b", NEW, OLD)
     assert [e["outcome"] for e in doc["rotations"]] == ["rotated", "abandoned", None]
     assert rot.record(doc, "other", "rollback", "t6", "ops") == (False, doc)
+
+
+def test_a_rollback_before_create_was_recorded_is_recorded_as_a_rotation_rolled_back():
+    doc = {"version": rot.LEDGER_VERSION, "rotations": []}
+    # stopped after create, before its record: the rollback knows the versions from AWSPENDING
+    changed, doc = rot.record(doc, "s", "rollback", "t1", "ops", "v-new", OLD, PREV)
+    assert changed
+    [entry] = doc["rotations"]
+    assert entry["outcome"] == "rolled_back" and entry["new_version"] == "v-new"
+    assert list(entry["steps"]) == ["rollback"]
+    assert rot.summary(doc, ["s"])["never_rotated"] == ["s"]
+    # recorded once; with nothing in progress and no version, there is nothing to record
+    assert rot.record(doc, "s", "rollback", "t2", "ops") == (False, doc)
