@@ -141,6 +141,19 @@ def test_a_dump_still_runs_on_the_hardened_host(measured):
     assert head["ContentLength"] > 0
 
 
+def test_phase2_makes_the_venv_readable_whatever_the_umask_was(measured):
+    # What venv and pip leave under the umask 027 the role gives login sessions (sudo keeps it):
+    # nothing for others, so not for the dump user either.
+    p3 = measured["p3"]
+    p3.host.exec("chmod", "-R", "o-rwx", "/opt/dumpjob/venv")
+    denied = p3.host.exec("runuser", "-u", "dumpjob", "--", "/usr/local/bin/dumpjob", "--version", check=False)
+    assert denied.returncode != 0
+    run = p3.play("phase2_parallel.yml")
+    assert run.rc == 0 and run.changed == 1, run.changed_tasks or run.out[-4000:]
+    version = p3.host.exec("runuser", "-u", "dumpjob", "--", "/usr/local/bin/dumpjob", "--version", check=False)
+    assert version.returncode == 0, version.stdout + version.stderr
+
+
 def test_no_account_is_aged_by_login_defs(measured):
     host = measured["p3"].host
     # the admin keeps its password ageing; the dump program's system user gets none (cron would
