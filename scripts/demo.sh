@@ -38,6 +38,12 @@ run_play() {
 }
 # The recap.
 play() { run_play "$@"; sed -n '/PLAY RECAP/,$p' <<<"$out" | grep -v '^$'; }
+# The message of the last playbook run's task named TASK (e.g. the closing scan's report), on one line.
+task_report() {
+    sed -n "/$1/,/^\$/p" <<<"$out" | grep -v '^TASK\|^ok:\|^$' \
+        | sed "s/^ *\(msg: \)\?//; s/^'//; s/'$//; /^[|>]-$/d" | tr '\n' ' '
+}
+scan_report() { task_report 'Report the scan'; }
 # The per-job status table the cutover role prints at the end of each cutover playbook.
 status() { run_play "$@"; sed -n '/Show the per-job/,/^$/p' <<<"$out" | grep -v '^TASK'; }
 # A playbook run that must be refused: its one-line refusal, or the whole output if it went through.
@@ -134,20 +140,18 @@ for day in "${DAYS[@]}"; do
 done
 for job in "${JOBS[@]}"; do
     run_play playbooks/phase4_cutover.yml -e job="$job" -e to=retired
-    echo "$job retired; scan: $(sed -n '/Report the scan/,/^$/p' <<<"$out" | grep -v '^TASK\|^ok:\|^$' \
-        | sed "s/^ *\(msg: \)\?//; s/^'//; s/'$//" | tr '\n' ' ')"
+    echo "$job retired; scan: $(scan_report)"
 done
 
 step "retire the static keys: prove the role serves ec2-user, escrow, remove, deactivate, scan"
 run_play playbooks/retire_static_keys.yml
-echo "scan: $(sed -n '/Report the scan/,/^$/p' <<<"$out" | grep -v '^TASK\|^ok:\|^$' \
-    | sed "s/^ *\(msg: \)\?//; s/^'//; s/'$//" | tr '\n' ' ')"
+echo "scan: $(scan_report)"
 sed -n '/PLAY RECAP/,$p' <<<"$out" | grep -v '^$'
 expect_imds dumpjob="gets a token" ec2-user="refused"
 
 step "rotate the database password: the password the legacy scripts held for years stops working"
 run_play playbooks/rotate_db_password.yml
-sed -n '/Report the rotation/,/^$/p' <<<"$out" | grep -o 'rotated the password.*' || true
+task_report 'Report the rotation' || true; echo
 $py - <<'PY'
 import os
 import sys
@@ -166,8 +170,7 @@ except pymysql.err.OperationalError as exc:
 sys.exit("demo: the legacy password still opens the database after the rotation")
 PY
 run_play playbooks/retire_static_keys.yml
-scan=$(sed -n '/Report the scan/,/^$/p' <<<"$out" | grep -v '^TASK\|^ok:\|^$' \
-    | sed "s/^ *\(msg: \)\?//; s/^'//; s/'$//" | tr '\n' ' ')
+scan=$(scan_report)
 echo "key retirement again (changes nothing), its closing scan: $scan"
 if ! grep -q 'no longer valid' <<<"$scan" || grep -q 'changed=[1-9]' <<<"$out"; then
     printf '%s\n' "$out" >&2
