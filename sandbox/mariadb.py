@@ -58,7 +58,8 @@ def up(s: Settings) -> None:
         down(s)
     elif running(s) and remade:
         sql(s, "FLUSH SSL")  # a renewed certificate, loaded without a restart
-    if not running(s):
+    started = not running(s)
+    if started:
         s.mariadb_socket.unlink(missing_ok=True)
         if procs.port_open(s.mariadb_port):
             raise procs.SandboxError(
@@ -76,7 +77,7 @@ def up(s: Settings) -> None:
         procs.wait_for(lambda: _answers(s), "MariaDB", timeout=90, log=s.logfile(NAME))
     if not seeded(s):
         seed(s)
-    _ensure_legacy_account(s)
+    _ensure_legacy_account(s, reset_password=started)
 
 
 def tls_dir(s: Settings) -> Path:
@@ -129,11 +130,15 @@ def drop(s: Settings) -> None:
     sql(s, "DROP DATABASE IF EXISTS basis")
 
 
-def _ensure_legacy_account(s: Settings) -> None:
+def _ensure_legacy_account(s: Settings, reset_password: bool) -> None:
     # The vendor's read-only account: what mysqldump needs for a consistent dump with routines,
-    # triggers, views and events. Reachable over TCP only, as on RDS.
+    # triggers, views and events. Reachable over TCP only, as on RDS. A sandbox started from down
+    # is in the legacy state (moto's secrets are gone with it): the password a rotation
+    # (playbooks/rotate_db_password.yml, make demo) gave the account goes back to the legacy one.
+    reset = f"ALTER USER '{LEGACY_DB_USER}'@'%' IDENTIFIED BY '{LEGACY_DB_PASSWORD}';" if reset_password else ""
     sql(s, f"""
 CREATE USER IF NOT EXISTS '{LEGACY_DB_USER}'@'%' IDENTIFIED BY '{LEGACY_DB_PASSWORD}';
+{reset}
 GRANT SELECT, SHOW VIEW, TRIGGER, LOCK TABLES, EVENT, PROCESS, RELOAD ON *.* TO '{LEGACY_DB_USER}'@'%';
 GRANT SELECT ON mysql.proc TO '{LEGACY_DB_USER}'@'%';
 """)
