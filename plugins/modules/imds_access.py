@@ -81,6 +81,34 @@ options:
     description: The rule file.
     type: path
     default: /etc/jram-dumphost/imds-access.nft
+  probe_url:
+    description:
+      - The metadata service's base URL (such as C(http://169.254.169.254)) to probe after a change, as each user
+        of O(probe); empty probes nothing.
+      - Each probe is an IMDSv2 token request made by a child process that runs as the user (its uid, gid and no
+        supplementary groups), so the rule set sees the socket owned by that user; the token is never returned.
+    type: str
+    default: ""
+  probe:
+    description:
+      - The users to probe after the rule set changed (not in check mode, and not when nothing changed) and what
+        each must see - C(token) (a token comes back) or C(refused) (the connection is refused or reset at once).
+      - A C(refused) probe of a user the allow-list allows is skipped (RV(probes[].outcome=skipped)).
+      - A probe that does not see what it expects fails the module after the change (the rule set stays loaded;
+        the message says how to roll back).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      user:
+        description: The user to probe as.
+        type: str
+        required: true
+      expect:
+        description: What the user must see.
+        type: str
+        choices: [token, refused]
+        required: true
   unit:
     description: The systemd unit that loads the rule file at boot.
     type: str
@@ -149,6 +177,15 @@ installed:
   returned: always
   type: bool
   sample: true
+probes:
+  description:
+    - "Each probe of O(probe), in order, with what it saw: C(token), C(refused), C(error) and its cause, or C(skipped)."
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {user: dumpjob, expect: token, outcome: token}
+    - {user: nobody, expect: refused, outcome: refused}
 actions:
   description: What the run did (in check mode, would do), in order.
   returned: always
@@ -163,6 +200,7 @@ actions:
 import os
 import pwd
 import tempfile
+import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -171,6 +209,79 @@ from ansible_collections.jram.dumphost.plugins.module_utils.errors import Cutove
 
 NFT_DIRS = ["/usr/sbin", "/sbin"]
 NOT_INSTALLED = "nothing: the rule set is not installed here (phase 3 installs it)"
+PROBE_TIMEOUT = 5
+# The child's exit status: what the probe saw.
+SAW_TOKEN, SAW_REFUSED, SAW_ERROR = 0, 3, 4
+
+
+def _token_request(url: str) -> tuple[int, str]:
+    """One IMDSv2 token request; (exit status, what was seen). The token is not kept."""
+    # check_probes allows only http(s) URLs
+    request = urllib.request.Request(url.rstrip("/") + "/latest/api/token", method="PUT",  # noqa: S310
+                                     headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})
+    try:
+        with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT) as answer:  # noqa: S310
+            token = answer.read()
+    except Exception as exc:  # any failure is an outcome to report
+        cause = getattr(exc, "reason", exc)
+        refused = isinstance(cause, (ConnectionRefusedError, ConnectionResetError))
+        return (SAW_REFUSED, "refused") if refused else (SAW_ERROR, f"error: {type(cause).__name__} {cause}"[:200])
+    return (SAW_TOKEN, "token") if token else (SAW_ERROR, "error: an empty answer")
+
+
+def probe_as(user: str, url: str) -> str:
+    """The token request made by a child process running as user: what it saw."""
+    entry = pwd.getpwnam(user)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop to the user, ask, report through the pipe and the exit status
+        status, seen = SAW_ERROR, "error: the probe did not run"
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(entry.pw_gid)
+            os.setuid(entry.pw_uid)
+            status, seen = _token_request(url)
+        except BaseException as exc:  # the child must always exit here
+            seen = f"error: {type(exc).__name__} {exc}"[:200]
+        finally:
+            os.write(write_end, seen.encode("utf-8", "replace"))
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        seen = pipe.read().decode("utf-8", "replace")
+    os.waitpid(pid, 0)
+    return seen
+
+
+def run_probes(url: str, probes: list, allowed: dict) -> tuple[list, list]:
+    """(each probe with its outcome, the probes that did not see what they expect)."""
+    results, failed = [], []
+    for probe in probes:
+        if probe["expect"] == "refused" and probe["user"] in allowed:
+            outcome = "skipped"
+        else:
+            outcome = probe_as(probe["user"], url)
+        result = {"user": probe["user"], "expect": probe["expect"], "outcome": outcome}
+        results.append(result)
+        if outcome not in ("skipped", probe["expect"]):
+            failed.append(result)
+    return results, failed
+
+
+def check_probes(url: str, probes: list) -> None:
+    if probes and not url:
+        raise InvalidOptionError("probe names users but probe_url is empty: set probe_url to the metadata "
+                                 "service's base URL, such as http://169.254.169.254")
+    if url and not url.startswith(("http://", "https://")):
+        raise InvalidOptionError(f"probe_url must be the metadata service's base URL, such as "
+                                 f"http://169.254.169.254 (got '{url}')")
+    for probe in probes:
+        try:
+            pwd.getpwnam(probe["user"])
+        except KeyError:
+            raise InvalidOptionError(f"probe user {probe['user']} does not exist on this host: create it or probe "
+                                     "another user; nothing was changed") from None
 
 
 def resolve(allowed: dict) -> dict:
@@ -347,12 +458,18 @@ def main():
             path=dict(type="path", default="/etc/jram-dumphost/imds-access.nft"),
             unit=dict(type="str", default="jram-dumphost-imds.service"),
             unit_dir=dict(type="path", default="/etc/systemd/system"),
+            probe_url=dict(type="str", default=""),
+            probe=dict(type="list", elements="dict", default=[], options=dict(
+                user=dict(type="str", required=True),
+                expect=dict(type="str", choices=["token", "refused"], required=True),
+            )),
         ),
         supports_check_mode=True,
     )
     params = module.params
-    allowed, want_rules = {}, ""
+    allowed, want_rules, probes = {}, "", []
     try:
+        check_probes(params["probe_url"], params["probe"])
         rules.check_table(params["table"])
         rules.check_unit(params["unit"])
         if params["state"] == "present":
@@ -376,9 +493,16 @@ def main():
     except CutoverError as exc:
         module.fail_json(msg=str(exc))
     result = {"changed": changed, "allowed": allowed, "uids": sorted({e["uid"] for e in allowed.values()}),
-              "rules": want_rules, "installed": installed, "actions": actions}
+              "rules": want_rules, "installed": installed, "actions": actions, "probes": probes}
     if module._diff and diffs:
         result["diff"] = diffs
+    if changed and installed and not module.check_mode and params["probe_url"]:
+        result["probes"], failed = run_probes(params["probe_url"], params["probe"], allowed)
+        if failed:
+            module.fail_json(msg="; ".join(f"as {p['user']} the metadata service at {params['probe_url']} gave "
+                                           f"'{p['outcome']}', expected {p['expect']}" for p in failed)
+                             + ": the rule set is loaded: check imds_access_url and the users, or roll back with "
+                               "playbooks/rollback.yml -e phase=3", **result)
     module.exit_json(**result)
 
 
