@@ -1,0 +1,83 @@
+"""dms_readiness's main(), driven as Ansible drives it, with moto in-process for Secrets Manager and
+RDS: bad input is refused in one line naming the cause and the fix, before any connection to the
+source. The checks themselves run against the sandbox's MariaDB in
+tests/integration/test_dms_readiness.py."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import boto3
+import pytest
+from ansible_collections.jram.dumphost.plugins.modules import dms_readiness
+from moto import mock_aws
+from sandboxtest import run_module
+
+REGION = "ap-northeast-1"
+SECRET = "jram/dumphost/dms-replication"
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                        ("AWS_DEFAULT_REGION", REGION)):
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws():
+        yield boto3.client("secretsmanager", region_name=REGION)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def secret(sm, name=SECRET, **values):
+    value = {"host": "127.0.0.1", "port": closed_port(), "username": "dms", "password": "pw-not-shown",
+             "dbname": "basis", **values}
+    sm.create_secret(Name=name, SecretString=json.dumps(value))
+
+
+def refused(args, *needles):
+    result = run_module(dms_readiness.main, {"region": REGION, **args}, diff=False)
+    assert result["failed"] is True
+    assert "\n" not in result["msg"]
+    for needle in needles:
+        assert needle in result["msg"], result["msg"]
+    assert "pw-not-shown" not in json.dumps(result)
+    return result
+
+
+def test_missing_secret(aws):
+    refused({"secret_id": SECRET}, f"secret {SECRET} does not exist", "fix the secret id")
+
+
+def test_secret_that_is_not_rds_json(aws):
+    aws.create_secret(Name=SECRET, SecretString="just-a-password")
+    refused({"secret_id": SECRET}, "is not RDS secret JSON (missing host, port, username, password)")
+
+
+def test_secret_without_password_and_no_databases(aws):
+    secret(aws, password="")
+    refused({"secret_id": SECRET}, "missing password")
+    secret(aws, name="other", dbname="")
+    refused({"secret_id": "other"}, "no databases", "set databases")
+
+
+def test_bad_numbers_and_ca(aws, tmp_path):
+    secret(aws)
+    refused({"secret_id": SECRET, "catch_up_hours": -1}, "catch_up_hours must be positive")
+    refused({"secret_id": SECRET, "ssl_ca": str(tmp_path / "none.pem")}, "is not a file")
+
+
+def test_unknown_rds_instance(aws):
+    secret(aws)
+    refused({"secret_id": SECRET, "db_instance_identifier": "nope"}, "RDS instance nope does not exist")
+
+
+def test_unreachable_port_before_any_login(aws):
+    secret(aws)
+    refused({"secret_id": SECRET}, "is not reachable from this host", "security group")
