@@ -151,6 +151,16 @@ def key_status(s: Settings) -> int:
     return 0
 
 
+def vendor_ready(s: Settings, switch: str) -> int:
+    """The source MariaDB in (or out of) the state AWS DMS needs (docs/dms.md)."""
+    if switch != "status":
+        mariadb.set_vendor_ready(s, switch == "on")
+    state = "on" if mariadb.vendor_ready(s) else "off"
+    print(f"sandbox: vendor-ready {state} (MariaDB at 127.0.0.1:{s.mariadb_port}"
+          + (f", replication user {mariadb.DMS_REPLICATION_USER})" if state == "on" else ")"))
+    return 0
+
+
 def step(what: str, where: str) -> None:
     print(f"sandbox: {what:14} {where}", flush=True)
 
@@ -171,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("key-status", help=f"the access keys of the IAM user {LEGACY_IAM_USER}")
     ls = sub.add_parser("s3-ls", help="list objects in the sandbox bucket")
     ls.add_argument("prefix", nargs="?", default="")
+    ready = sub.add_parser("vendor-ready", help="the source MariaDB in the state AWS DMS needs (binlog, "
+                                                "retention, rds_* stand-ins, replication user) or back")
+    ready.add_argument("switch", choices=["on", "off", "status"])
     args = parser.parse_args(argv)
     s = load()
     try:
@@ -192,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             return key_status(s)
         elif args.cmd == "s3-ls":
             return s3_ls(s, args.prefix)
+        elif args.cmd == "vendor-ready":
+            return vendor_ready(s, args.switch)
     except procs.SandboxError as exc:
         print(f"sandbox: error: {exc}", file=sys.stderr)
         return 1

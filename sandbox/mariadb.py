@@ -13,6 +13,10 @@ from .config import LEGACY_DB_PASSWORD, LEGACY_DB_USER, Settings
 
 HERE = Path(__file__).resolve().parent / "mariadb"
 NAME = "mariadb"
+# The replication user the vendor creates for AWS DMS (`python -m sandbox vendor-ready on`).
+DMS_REPLICATION_USER = "dms_repl"
+DMS_REPLICATION_PASSWORD = "Dms-Repl#2026"  # noqa: S105 (a sandbox-only account)
+DMS_USER_SQL = f"'{DMS_REPLICATION_USER}'@'%'"
 
 
 def _binary(*names: str) -> str:
@@ -40,7 +44,7 @@ def running(s: Settings) -> bool:
     return procs.pid_alive(s.pidfile(NAME)) is not None and s.mariadb_socket.exists()
 
 
-def up(s: Settings) -> None:
+def up(s: Settings, reset_password: bool = True) -> None:
     if len(str(s.mariadb_socket)) > 100:
         raise procs.SandboxError(
             f"socket path {s.mariadb_socket} is too long for a unix socket; set SANDBOX_STATE to a shorter directory")
@@ -65,7 +69,7 @@ def up(s: Settings) -> None:
             raise procs.SandboxError(
                 f"port {s.mariadb_port} is already taken; stop what listens there or set SANDBOX_PORT_BASE")
         procs.start_daemon(
-            [_binary("mariadbd", "mysqld"), "--no-defaults", f"--datadir={datadir}",
+            [_binary("mariadbd", "mysqld"), "--no-defaults", f"--datadir={datadir}", *vendor_ready_args(s),
              f"--socket={s.mariadb_socket}", f"--port={s.mariadb_port}", "--bind-address=127.0.0.1",
              f"--pid-file={s.mariadb_dir / 'mariadbd.pid'}", "--user=root", "--skip-name-resolve",
              "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
@@ -77,7 +81,7 @@ def up(s: Settings) -> None:
         procs.wait_for(lambda: _answers(s), "MariaDB", timeout=90, log=s.logfile(NAME))
     if not seeded(s):
         seed(s)
-    _ensure_legacy_account(s, reset_password=started)
+    _ensure_legacy_account(s, reset_password=started and reset_password)
 
 
 def tls_dir(s: Settings) -> Path:
@@ -146,3 +150,82 @@ GRANT SELECT ON mysql.proc TO '{LEGACY_DB_USER}'@'%';
 
 def down(s: Settings) -> bool:
     return procs.stop_daemon(s.pidfile(NAME), timeout=60)
+
+
+# --- The "vendor ready" state: what AWS DMS needs of the source (docs/dms.md) -----------------
+# Off by default. On, the server runs with the binary log as the vendor's RDS would after the
+# readiness report's changes, carries stand-ins for RDS's mysql.rds_* retention objects and the
+# replication user DMS logs in as. The switch survives `down`/`up` (a marker file in the data
+# directory's parent) until it is turned off.
+VENDOR_READY_ARGS = ("--log-bin=mysql-bin", "--binlog-format=ROW", "--binlog-row-image=FULL", "--server-id=2",
+                     "--binlog-expire-logs-seconds=172800")
+VENDOR_RETENTION_HOURS = 48
+RDS_STUBS = """
+CREATE TABLE IF NOT EXISTS mysql.rds_configuration (
+  name VARCHAR(100) NOT NULL PRIMARY KEY,
+  value VARCHAR(100) NULL,
+  description VARCHAR(300) NOT NULL
+) ENGINE=InnoDB;
+INSERT IGNORE INTO mysql.rds_configuration VALUES
+  ('binlog retention hours', NULL, 'hours before binary logs are automatically deleted'),
+  ('source delay', '0', 'replication delay in seconds to this instance'),
+  ('target delay', '0', 'replication delay in seconds to a future read replica');
+DROP PROCEDURE IF EXISTS mysql.rds_set_configuration;
+DROP PROCEDURE IF EXISTS mysql.rds_show_configuration;
+DELIMITER //
+CREATE PROCEDURE mysql.rds_set_configuration(IN p_name VARCHAR(100), IN p_value INT)
+  MODIFIES SQL DATA
+BEGIN
+  IF p_name = 'binlog retention hours' AND p_value IS NOT NULL AND (p_value < 1 OR p_value > 168) THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'binlog retention hours must be NULL or 1..168';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM mysql.rds_configuration WHERE name = p_name) THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'unknown configuration name';
+  END IF;
+  UPDATE mysql.rds_configuration SET value = p_value WHERE name = p_name;
+END//
+CREATE PROCEDURE mysql.rds_show_configuration()
+  READS SQL DATA
+BEGIN
+  SELECT name, value, description FROM mysql.rds_configuration ORDER BY name;
+END//
+DELIMITER ;
+"""
+
+
+def vendor_marker(s: Settings) -> Path:
+    return s.mariadb_dir / "vendor-ready"
+
+
+def vendor_ready_args(s: Settings) -> tuple[str, ...]:
+    return VENDOR_READY_ARGS if vendor_marker(s).exists() else ()
+
+
+def vendor_ready(s: Settings) -> bool:
+    return sql(s, "SELECT @@log_bin").strip() == "1"
+
+
+def set_vendor_ready(s: Settings, on: bool) -> None:
+    """Restart the running server into (or out of) the vendor-ready state; its data stays."""
+    if not running(s):
+        raise procs.SandboxError("MariaDB is not running: start the sandbox first (python -m sandbox up)")
+    if on:
+        vendor_marker(s).write_text("log_bin, ROW, FULL, server_id, retention, rds_* stubs, replication user\n")
+    else:
+        if vendor_ready(s):
+            sql(s, "RESET MASTER")  # the binary logs of the vendor-ready time go with it
+        sql(s, f"DROP USER IF EXISTS {DMS_USER_SQL}; DROP PROCEDURE IF EXISTS mysql.rds_set_configuration; "
+               "DROP PROCEDURE IF EXISTS mysql.rds_show_configuration; DROP TABLE IF EXISTS mysql.rds_configuration;")
+        vendor_marker(s).unlink(missing_ok=True)
+    if vendor_ready(s) != on:
+        down(s)
+        up(s, reset_password=False)
+    if on:
+        sql(s, RDS_STUBS)
+        sql(s, f"""
+CALL mysql.rds_set_configuration('binlog retention hours', {VENDOR_RETENTION_HOURS});
+CREATE USER IF NOT EXISTS {DMS_USER_SQL} IDENTIFIED BY '{DMS_REPLICATION_PASSWORD}';
+GRANT REPLICATION CLIENT, REPLICATION SLAVE ON *.* TO {DMS_USER_SQL};
+GRANT SELECT ON basis.* TO {DMS_USER_SQL};
+GRANT SELECT ON mysql.rds_configuration TO {DMS_USER_SQL};
+""")
