@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 DOCUMENTATION = r"""
@@ -19,7 +18,11 @@ description:
   - Written for the aws_identity role because M(amazon.aws.cloudwatch_metric_alarm) (10.x) cannot set an
     evaluation window and reports a change on every run for metric math alarms.
 version_added: 0.1.0
-author: JRAM infrastructure team
+author:
+  - JRAM infrastructure team (@jram-infra)
+requirements:
+  - python >= 3.9 (zoneinfo)
+  - botocore >= 1.43.38 (C(EvaluationWindow) of C(PutMetricAlarm))
 options:
   name:
     description: Alarm name.
@@ -98,8 +101,10 @@ extends_documentation_fragment:
   - amazon.aws.boto3
 attributes:
   check_mode:
+    description: Computes the alarm and compares it with the one in CloudWatch; writes nothing.
     support: full
   diff_mode:
+    description: Shows the alarm's settings before and after when they differ.
     support: full
 """
 
@@ -145,104 +150,116 @@ deadline_utc:
   sample: "21:45"
 """
 
+import contextlib
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 try:
     from zoneinfo import ZoneInfo
-except ImportError:  # Python < 3.9
+except ImportError:  # Python < 3.9: refused in main()
     ZoneInfo = None
 
-try:
+with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing botocore
     import botocore
-except ImportError:
-    pass  # handled by AnsibleAWSModule
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.jram.dumphost.plugins.module_utils.cron_schedule import parse_schedule
+from ansible_collections.jram.dumphost.plugins.module_utils.errors import ScheduleError
 
 DAY = 86400
-MACROS = {"@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@weekly": "0 0 * * 0", "@hourly": "0 * * * *"}
-WEEKDAYS = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
+MINUTES_PER_DAY = 1440
+# The first botocore whose CloudWatch model has PutMetricAlarm's EvaluationWindow.
+BOTOCORE_FLOOR = "1.43.38"
 METRIC_ID = "succeeded"
 EXPRESSION_ID = "missing"
 DEADLINE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
 
-def _weekday(text, module, schedule):
-    text = text.lower()
-    if text in WEEKDAYS:
-        return WEEKDAYS[text]
-    if text.isdigit() and 0 <= int(text) <= 7:
-        return int(text) % 7
-    module.fail_json(msg=f"schedule '{schedule}': '{text}' is not a day of the week")
+class DeadlineAlarmError(Exception):
+    """The alarm cannot be built from the options given; the message names the cause and the fix."""
 
 
-def run_days(field, module, schedule):
-    """The weekdays (0=Sunday) a cron day-of-week field selects."""
-    days = set()
-    for item in field.split(","):
-        item, _, step = item.partition("/")
-        if item in ("*", "?"):
-            first, last = 0, 6
-        elif "-" in item:
-            low, high = item.split("-", 1)
-            first, last = _weekday(low, module, schedule), _weekday(high, module, schedule)
-            if high in ("7",):
-                last = 7
-        else:
-            first = last = _weekday(item, module, schedule)
-        stride = int(step) if step.isdigit() and int(step) > 0 else 1
-        days.update(d % 7 for d in range(first, last + 1, stride))
-    return sorted(days)
+def from_schedule(schedule):
+    """(start minute of day or None, the longest gap in days between runs) of a cron schedule,
+    read with the collection's cron grammar (module_utils/cron_schedule)."""
+    try:
+        parsed = parse_schedule(schedule)
+    except ScheduleError as exc:
+        raise DeadlineAlarmError(str(exc)) from None
+    if parsed.reboot:
+        raise DeadlineAlarmError(f"schedule '{schedule}' runs at boot, not by the clock; an alarm needs a "
+                                 "daily or weekly schedule")
+    minute, hour, dom, month, dow = parsed.fields
+    if not dom.unrestricted or not month.unrestricted:
+        raise DeadlineAlarmError(f"schedule '{schedule}' runs on chosen days of the month or months; a CloudWatch "
+                                 "alarm looks back at most 7 days, so skip this job's alarm or give it a weekly "
+                                 "schedule")
+    days = sorted(dow.values)
+    gaps = [((days[(i + 1) % len(days)] - day) % 7) or 7 for i, day in enumerate(days)]
+    single = len(minute.values) == 1 and len(hour.values) == 1
+    return (min(hour.values) * 60 + min(minute.values) if single else None), max(gaps)
 
 
-def from_schedule(schedule, module):
-    """(start minute of day or None, the longest gap in days between runs) of a cron schedule."""
-    text = MACROS.get(schedule.strip(), schedule.strip())
-    fields = text.split()
-    if len(fields) != 5:
-        module.fail_json(msg=f"schedule '{schedule}': an alarm needs a five-field schedule, @daily or @weekly")
-    minute, hour, dom, month, dow = fields
-    if dom != "*" or month != "*":
-        module.fail_json(msg=f"schedule '{schedule}' runs on chosen days of the month or months; a CloudWatch alarm "
-                         "looks back at most 7 days, so skip this job's alarm or give it a weekly schedule")
-    days = run_days(dow, module, schedule)
-    gaps = [((days[(i + 1) % len(days)] - d) % 7) or 7 for i, d in enumerate(days)]
-    start = int(hour) * 60 + int(minute) if minute.isdigit() and hour.isdigit() else None
-    return start, max(gaps)
+def default_deadline(start, grace_minutes):
+    """HH:MM of the start plus the grace, rounded up to 5 minutes (wrapping past midnight)."""
+    due = (start + grace_minutes + 4) // 5 * 5 % MINUTES_PER_DAY
+    return f"{due // 60:02d}:{due % 60:02d}"
 
 
-def wall_clock_offset(deadline, zone, module):
-    """The UTC offset ("+02:15") whose local midnight is `deadline` in `zone`, and the deadline in UTC."""
+def zone(name):
+    if ZoneInfo is None:
+        raise DeadlineAlarmError("this module needs Python 3.9 or later (zoneinfo) where it runs")
+    try:
+        return ZoneInfo(name)
+    except (ValueError, LookupError):  # ZoneInfoNotFoundError is a KeyError
+        raise DeadlineAlarmError(f"timezone '{name}' is not a known IANA time zone") from None
+
+
+def wall_clock_offset(deadline, tz, now):
+    """(the UTC offset "+02:15" whose local midnight is ``deadline`` in ``tz`` at ``now``, the
+    deadline in UTC "HH:MM", whether ``tz`` changes its offset during ``now``'s year)."""
     match = DEADLINE.match(deadline or "")
     if not match:
-        module.fail_json(msg=f"deadline '{deadline}' is not a time of day like 06:45")
+        raise DeadlineAlarmError(f"deadline '{deadline}' is not a time of day like 06:45")
     hours, minutes = int(match.group(1)), int(match.group(2))
     if minutes % 5:
-        module.fail_json(msg=f"deadline '{deadline}': CloudWatch aligns windows to offsets in steps of 5 minutes; "
-                         "use a deadline whose minutes are a multiple of 5")
-    if ZoneInfo is None:
-        module.fail_json(msg="this module needs Python 3.9 or later (zoneinfo) on the controller")
-    try:
-        tz = ZoneInfo(zone)
-    except Exception:
-        module.fail_json(msg=f"timezone '{zone}' is not a known IANA time zone")
-    now = datetime.now(timezone.utc)
-    offsets = {tz.utcoffset(datetime(now.year, month, 1)) for month in (1, 7)}
-    if len(offsets) > 1:
-        module.warn(f"timezone {zone} observes daylight saving time: the alarm window is aligned with today's "
-                    "offset; re-run the playbook after each change of offset")
-    local_offset = int(tz.utcoffset(now.replace(tzinfo=None)).total_seconds() // 60)
-    deadline_utc = (hours * 60 + minutes - local_offset) % 1440
-    window = (-deadline_utc) % 1440
-    if window > 14 * 60:
-        window -= 1440
+        raise DeadlineAlarmError(f"deadline '{deadline}': CloudWatch aligns windows to offsets in steps of 5 "
+                                 "minutes; use a deadline whose minutes are a multiple of 5")
+    seasons = {datetime(now.year, month, 1, tzinfo=tz).utcoffset() for month in (1, 7)}
+    local_offset = int(now.astimezone(tz).utcoffset().total_seconds() // 60)
+    deadline_utc = (hours * 60 + minutes - local_offset) % MINUTES_PER_DAY
+    window = (-deadline_utc) % MINUTES_PER_DAY
+    if window > 14 * 60:  # offsets run from -12:00 to +14:00
+        window -= MINUTES_PER_DAY
     sign = "+" if window >= 0 else "-"
     text = f"{sign}{abs(window) // 60:02d}:{abs(window) % 60:02d}"
-    return text, f"{deadline_utc // 60:02d}:{deadline_utc % 60:02d}"
+    return text, f"{deadline_utc // 60:02d}:{deadline_utc % 60:02d}", len(seasons) > 1
+
+
+def plan(params, now):
+    """What the alarm must be: (desired PutMetricAlarm arguments, the module's result fields,
+    whether the zone observes daylight saving time)."""
+    if not params["namespace"]:  # required_if counts a namespace given as null or '' as given
+        raise DeadlineAlarmError("namespace is required when state=present: give the namespace the job publishes "
+                                 "its Succeeded metric to (dumpjob's metrics_namespace)")
+    start, days = from_schedule(params["schedule"]) if params["schedule"] else (None, 1)
+    deadline = params["deadline"]
+    if not deadline:
+        if start is None:
+            what = f"schedule '{params['schedule']}' has no single start time" if params["schedule"] else "no schedule"
+            raise DeadlineAlarmError(f"{what} to derive the deadline from; give the alarm a deadline")
+        deadline = default_deadline(start, params["grace_minutes"])
+    if params["window_days"]:
+        days = params["window_days"]
+    if not 1 <= days <= 7:
+        raise DeadlineAlarmError(f"window_days is {days}; CloudWatch evaluates at most 7 day windows")
+    window_tz, deadline_utc, observes_dst = wall_clock_offset(deadline, zone(params["timezone"]), now)
+    desired = desired_alarm(params, window_tz, days, deadline, deadline_utc)
+    fields = {"deadline": deadline, "window_days": days, "wall_clock_timezone": window_tz, "deadline_utc": deadline_utc}
+    return desired, fields, observes_dst
 
 
 def desired_alarm(params, window_tz, days, deadline, deadline_utc):
@@ -328,76 +345,55 @@ def comparable(alarm, verify_window):
     return result
 
 
-def describe(client, module, name):
-    try:
-        answer = client.describe_alarms(aws_retry=True, AlarmNames=[name], AlarmTypes=["MetricAlarm"])
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg=f"Failed to describe alarm {name}")
+def differs(before, after, verify_window):
+    """Whether the alarm must be written; without ``verify_window`` the evaluation window the
+    endpoint does not report is left out of the comparison."""
+    if before is None:
+        return True
+    if verify_window:
+        return before != after
+    return dict(before, EvaluationWindow=None) != dict(after, EvaluationWindow=None)
+
+
+def describe(client, name):
+    answer = client.describe_alarms(aws_retry=True, AlarmNames=[name], AlarmTypes=["MetricAlarm"])
     alarms = answer.get("MetricAlarms") or []
     return alarms[0] if alarms else None
 
 
-def ensure_present(client, module):
-    params = module.params
-    if not params["namespace"]:
-        module.fail_json(msg="namespace is required when state=present")
-    start, days = from_schedule(params["schedule"], module) if params["schedule"] else (None, 1)
-    deadline = params["deadline"]
-    if not deadline:
-        if start is None:
-            what = f"schedule '{params['schedule']}' has no single start time" if params["schedule"] else "no schedule"
-            module.fail_json(msg=f"{what} to derive the deadline from; give the alarm a deadline")
-        due = start + params["grace_minutes"]
-        due = (due + 4) // 5 * 5 % 1440
-        deadline = f"{due // 60:02d}:{due % 60:02d}"
-    if params["window_days"]:
-        days = params["window_days"]
-    if not 1 <= days <= 7:
-        module.fail_json(msg=f"window_days is {days}; CloudWatch evaluates at most 7 day windows")
-    window_tz, deadline_utc = wall_clock_offset(deadline, params["timezone"], module)
-    desired = desired_alarm(params, window_tz, days, deadline, deadline_utc)
+def ensure_present(client, params, desired, fields, check_mode):
+    """(changed, result) for state=present: ``desired`` and ``fields`` come from :func:`plan`; writes
+    only when the alarm differs, and not in check mode."""
     verify = params["verify_evaluation_window"]
-    current = describe(client, module, params["name"])
+    current = describe(client, params["name"])
     after = comparable(desired, verify)
     before = comparable(current, verify) if current else None
-    if verify or not before:
-        changed = before != after
-    else:  # the endpoint does not report the window: compare everything else
-        changed = dict(before, EvaluationWindow=None) != dict(after, EvaluationWindow=None)
-    if changed and not module.check_mode:
-        try:
-            client.put_metric_alarm(aws_retry=True, **desired)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-            module.fail_json_aws(e, msg=f"Failed to put alarm {params['name']}")
-    result = {"changed": changed, "alarm": camel_dict_to_snake_dict(after if changed else before),
-              "deadline": deadline, "window_days": days,
-              "wall_clock_timezone": window_tz, "deadline_utc": deadline_utc}
-    if changed and module._diff:
+    changed = differs(before, after, verify)
+    if changed and not check_mode:
+        client.put_metric_alarm(aws_retry=True, **desired)
+    result = dict(fields, alarm=camel_dict_to_snake_dict(after if changed else before))
+    if changed:
         result["diff"] = {"before": camel_dict_to_snake_dict(before) if before else {},
                           "after": camel_dict_to_snake_dict(after),
                           "before_header": f"alarm {params['name']}",
-                          "after_header": f"alarm {params['name']} (deadline {deadline} {params['timezone']}, "
-                                          f"{deadline_utc} UTC)"}
-    module.exit_json(**result)
+                          "after_header": f"alarm {params['name']} (deadline {fields['deadline']} "
+                                          f"{params['timezone']}, {fields['deadline_utc']} UTC)"}
+    return changed, result
 
 
-def ensure_absent(client, module):
-    name = module.params["name"]
-    current = describe(client, module, name)
+def ensure_absent(client, params, check_mode):
+    """(changed, result) for state=absent."""
+    name = params["name"]
+    current = describe(client, name)
     if not current:
-        module.exit_json(changed=False)
-    if not module.check_mode:
+        return False, {}
+    if not check_mode:
         try:
             client.delete_alarms(aws_retry=True, AlarmNames=[name])
         except is_boto3_error_code("ResourceNotFound"):
-            pass
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
-            module.fail_json_aws(e, msg=f"Failed to delete alarm {name}")
-    result = {"changed": True}
-    if module._diff:
-        result["diff"] = {"before": camel_dict_to_snake_dict(comparable(current, False)), "after": {},
-                          "before_header": f"alarm {name}", "after_header": f"alarm {name}"}
-    module.exit_json(**result)
+            pass  # deleted since it was described
+    return True, {"diff": {"before": camel_dict_to_snake_dict(comparable(current, False)), "after": {},
+                           "before_header": f"alarm {name}", "after_header": f"alarm {name}"}}
 
 
 def main():
@@ -420,11 +416,27 @@ def main():
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
                               required_if=[("state", "present", ["namespace"])])
-    client = module.client("cloudwatch", retry_decorator=AWSRetry.jittered_backoff())
-    if module.params["state"] == "present":
-        ensure_present(client, module)
-    else:
-        ensure_absent(client, module)
+    params = module.params
+    try:
+        if params["state"] == "present":
+            module.require_botocore_at_least(BOTOCORE_FLOOR, reason="to set an alarm's EvaluationWindow")
+            desired, fields, observes_dst = plan(params, datetime.now(timezone.utc))  # before any call to AWS
+            if observes_dst:
+                module.warn(f"timezone {params['timezone']} observes daylight saving time: the alarm window is "
+                            "aligned with today's offset; re-run the playbook after each change of offset")
+            client = module.client("cloudwatch", retry_decorator=AWSRetry.jittered_backoff())
+            changed, result = ensure_present(client, params, desired, fields, module.check_mode)
+        else:
+            client = module.client("cloudwatch", retry_decorator=AWSRetry.jittered_backoff())
+            changed, result = ensure_absent(client, params, module.check_mode)
+    except DeadlineAlarmError as exc:
+        module.fail_json(msg=str(exc))
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        module.fail_json_aws(exc, msg=f"Failed to {'put' if params['state'] == 'present' else 'delete'} "
+                                      f"alarm {params['name']}")
+    if not module._diff:
+        result.pop("diff", None)
+    module.exit_json(changed=changed, **result)
 
 
 if __name__ == "__main__":
