@@ -87,7 +87,7 @@ def up(s: Settings) -> None:
 
 def down(s: Settings) -> None:
     pieces = (("dump host", host.down), ("IMDS emulator", lambda x: procs.stop_daemon(x.pidfile(IMDS))),
-              ("moto", aws.down), ("MariaDB", mariadb.down))
+              ("moto", aws.down), ("MariaDB", mariadb.down), ("DMS target", mariadb.target_down))
     stopped = [name for name, stop in pieces if stop(s)]
     s.env_file.unlink(missing_ok=True)
     print("sandbox: stopped " + (", ".join(stopped) if stopped else "nothing (was not running)"))
@@ -161,6 +161,18 @@ def vendor_ready(s: Settings, switch: str) -> int:
     return 0
 
 
+def dms_target(s: Settings, action: str) -> int:
+    """The second MariaDB that stands in for the DMS target (docs/dms.md)."""
+    if action == "up":
+        mariadb.target_up(s)
+    elif action == "down":
+        mariadb.target_down(s)
+    state = "running" if mariadb.target_running(s) else "stopped"
+    print(f"sandbox: DMS target {state} (MariaDB at 127.0.0.1:{mariadb.target_port(s)}"
+          + (f", user {mariadb.DMS_TARGET_USER}, database basis)" if state == "running" else ")"))
+    return 0
+
+
 def step(what: str, where: str) -> None:
     print(f"sandbox: {what:14} {where}", flush=True)
 
@@ -184,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     ready = sub.add_parser("vendor-ready", help="the source MariaDB in the state AWS DMS needs (binlog, "
                                                 "retention, rds_* stand-ins, replication user) or back")
     ready.add_argument("switch", choices=["on", "off", "status"])
+    target = sub.add_parser("dms-target", help="a second MariaDB standing in for the DMS target (not started by up)")
+    target.add_argument("action", choices=["up", "down", "status"])
     args = parser.parse_args(argv)
     s = load()
     try:
@@ -207,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             return s3_ls(s, args.prefix)
         elif args.cmd == "vendor-ready":
             return vendor_ready(s, args.switch)
+        elif args.cmd == "dms-target":
+            return dms_target(s, args.action)
     except procs.SandboxError as exc:
         print(f"sandbox: error: {exc}", file=sys.stderr)
         return 1

@@ -27,9 +27,9 @@ def _binary(*names: str) -> str:
     raise procs.SandboxError(f"none of {', '.join(names)} found; run 'make setup' to install mariadb-server")
 
 
-def client_argv(s: Settings, database: str | None = None) -> list[str]:
+def client_argv(s: Settings, database: str | None = None, socket: Path | None = None) -> list[str]:
     """Root's client over the socket (unix_socket authentication, no password)."""
-    argv = [_binary("mariadb", "mysql"), "--no-defaults", f"--socket={s.mariadb_socket}", "-uroot",
+    argv = [_binary("mariadb", "mysql"), "--no-defaults", f"--socket={socket or s.mariadb_socket}", "-uroot",
             "--default-character-set=utf8mb4"]
     return argv + ([database] if database else [])
 
@@ -229,3 +229,69 @@ GRANT REPLICATION CLIENT, REPLICATION SLAVE ON *.* TO {DMS_USER_SQL};
 GRANT SELECT ON basis.* TO {DMS_USER_SQL};
 GRANT SELECT ON mysql.rds_configuration TO {DMS_USER_SQL};
 """)
+
+
+# --- The DMS target: a second, empty MariaDB standing in for the Aurora MySQL target ---------
+# Started only on request (`python -m sandbox dms-target up`), on the source's port + 50, with
+# local_infile on as the Aurora target's parameter group must have it, the sandbox's TLS
+# certificate, an empty `basis` and the account DMS writes as.
+TARGET = "mariadb-target"
+DMS_TARGET_USER = "dms_target"
+DMS_TARGET_PASSWORD = "Dms-Target#2026"  # noqa: S105 (a sandbox-only account)
+
+
+def target_dir(s: Settings) -> Path:
+    return s.state / TARGET
+
+
+def target_socket(s: Settings) -> Path:
+    return target_dir(s) / "mysqld.sock"
+
+
+def target_port(s: Settings) -> int:
+    return s.mariadb_port + 50
+
+
+def target_sql(s: Settings, statements: str, database: str | None = None) -> str:
+    proc = procs.run([*client_argv(s, database, target_socket(s)), "--batch", "--skip-column-names"],
+                     "mariadb client (DMS target)", input=statements)
+    return proc.stdout
+
+
+def target_running(s: Settings) -> bool:
+    return procs.pid_alive(s.pidfile(TARGET)) is not None and target_socket(s).exists()
+
+
+def target_up(s: Settings) -> None:
+    datadir = target_dir(s) / "data"
+    if not (datadir / "mysql").is_dir():
+        datadir.mkdir(parents=True, exist_ok=True)
+        procs.run([_binary("mariadb-install-db", "mysql_install_db"), "--no-defaults", f"--datadir={datadir}",
+                   "--user=root", "--auth-root-authentication-method=socket", "--skip-test-db"],
+                  "mariadb-install-db (DMS target)")
+    if not target_running(s):
+        server_tls, _ = tls.ensure(tls_dir(s))
+        target_socket(s).unlink(missing_ok=True)
+        if procs.port_open(target_port(s)):
+            raise procs.SandboxError(
+                f"port {target_port(s)} is already taken; stop what listens there or set SANDBOX_PORT_BASE")
+        procs.start_daemon(
+            [_binary("mariadbd", "mysqld"), "--no-defaults", f"--datadir={datadir}", f"--socket={target_socket(s)}",
+             f"--port={target_port(s)}", "--bind-address=127.0.0.1", f"--pid-file={target_dir(s) / 'mariadbd.pid'}",
+             "--user=root", "--skip-name-resolve", "--character-set-server=utf8mb4",
+             "--collation-server=utf8mb4_general_ci", "--innodb-buffer-pool-size=128M", "--max-allowed-packet=256M",
+             "--local-infile=1", f"--ssl-ca={server_tls.ca}", f"--ssl-cert={server_tls.cert}",
+             f"--ssl-key={server_tls.key}"],
+            s.pidfile(TARGET), s.logfile(TARGET))
+        procs.wait_for(lambda: target_socket(s).exists() and subprocess.run(
+            [*client_argv(s, socket=target_socket(s)), "-e", "SELECT 1"], capture_output=True).returncode == 0,
+            "MariaDB (DMS target)", timeout=90, log=s.logfile(TARGET))
+    target_sql(s, f"""
+CREATE DATABASE IF NOT EXISTS basis CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
+CREATE USER IF NOT EXISTS '{DMS_TARGET_USER}'@'%' IDENTIFIED BY '{DMS_TARGET_PASSWORD}';
+GRANT ALL PRIVILEGES ON basis.* TO '{DMS_TARGET_USER}'@'%';
+""")
+
+
+def target_down(s: Settings) -> bool:
+    return procs.stop_daemon(s.pidfile(TARGET), timeout=60)

@@ -184,7 +184,12 @@ def gather(pymysql, repl, admin, databases: list[str], rds: dict | None, options
         "SELECT ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA "  # noqa: S608
         + schema + " ORDER BY 1, 2")]
     facts["inventory_login"] = "admin" if admin is not None else "replication"
-    status, _ = _first(pymysql, conns, "SHOW MASTER STATUS")
+    status = None
+    # MySQL 8.4 removed SHOW MASTER STATUS for SHOW BINARY LOG STATUS; MariaDB has both spellings.
+    for query in ("SHOW MASTER STATUS", "SHOW BINARY LOG STATUS"):
+        status, _ = _first(pymysql, conns, query)
+        if status is not None:
+            break
     facts["binlog_position"] = {"file": status[0][0], "position": int(status[0][1])} if status else None
     return facts
 

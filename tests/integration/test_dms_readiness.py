@@ -228,3 +228,29 @@ def test_playbook_writes_the_report(ready, tmp_path):
     assert "not ready for DMS: mariadb-check-binlog-format" in refused.stdout
     assert json.loads((out / "dms_readiness.json").read_text())["summary"]["ready"] is False
     assert _counters(ready) == before
+
+
+def test_the_dms_target_stand_in(sandbox):
+    """`python -m sandbox dms-target up`: a second, empty MariaDB with local_infile on, reached
+    over verified TLS as the account DMS writes as; the source is not touched."""
+    import pymysql
+
+    was_running = mariadb.target_running(sandbox.settings)
+    before = _counters(sandbox)
+    mariadb.target_up(sandbox.settings)
+    try:
+        conn = pymysql.connect(host="127.0.0.1", port=mariadb.target_port(sandbox.settings),
+                               user=mariadb.DMS_TARGET_USER, password=mariadb.DMS_TARGET_PASSWORD, database="basis",
+                               ssl={"ca": sandbox.env["MARIADB_SSL_CA"]}, autocommit=True)
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT @@local_infile, @@port, VERSION()")
+            local_infile, port, version = cur.fetchone()
+            assert (local_infile, port) == (1, mariadb.target_port(sandbox.settings)) and "MariaDB" in version
+            cur.execute("CREATE TABLE probe (id INT PRIMARY KEY)")
+            cur.execute("DROP TABLE probe")
+            cur.execute("SHOW TABLES")
+            assert cur.fetchall() == ()
+    finally:
+        if not was_running:
+            mariadb.target_down(sandbox.settings)
+    assert _counters(sandbox) == before

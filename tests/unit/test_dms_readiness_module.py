@@ -81,3 +81,24 @@ def test_unknown_rds_instance(aws):
 def test_unreachable_port_before_any_login(aws):
     secret(aws)
     refused({"secret_id": SECRET}, "is not reachable from this host", "security group")
+
+
+def test_ansible_doc_renders_every_option():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sandboxtest import collections_root
+
+    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": collections_root(), "ANSIBLE_NOCOLOR": "1"}
+    doc = subprocess.run([Path(sys.executable).parent / "ansible-doc", "--json", "jram.dumphost.dms_readiness"],
+                         env=env, capture_output=True, text=True, check=True)
+    documented = json.loads(doc.stdout)["jram.dumphost.dms_readiness"]["doc"]["options"]
+    source = Path(dms_readiness.__file__).read_text()
+    spec = source[source.index("argument_spec=dict("):source.index("supports_check_mode=True")]
+    for name in ("secret_id", "admin_secret_id", "databases", "login_host", "login_port", "ssl_ca",
+                 "db_instance_identifier", "rds_lookup", "expected_full_load_hours", "catch_up_hours",
+                 "lob_max_size_kb", "lob_scan", "deep_scan", "dms_engine_version", "connect_timeout"):
+        assert f"{name}=dict(" in spec and name in documented, name
+    assert spec.count("=dict(") - 1 == 15  # argument_spec itself, then one per option
