@@ -7,6 +7,13 @@ Debian's cron ignores ``CRON_TZ`` and fires on the host's local wall clock, so a
 here is exact or refused: every fire time in the job's zone maps to exactly one fire time on the
 host, all year round, or a :class:`ScheduleError` says why not and what to do instead.
 
+This is the collection's one cron grammar: cron_cutover converts with it, deadline_alarm reads
+schedules with it, and crontab_edit judges whole crontab lines with it (``strict=False``: what
+cron's crontab command accepts, which also takes ranges that run backwards and steps after a single
+value, both of which never fire as written and so are refused in a schedule of this collection).
+The dump program (src/dumpjob/config.py) cannot import it (it is installed on its own, without
+Ansible) and carries the same rules; tests/unit/test_cron_grammar.py holds both to one table.
+
 Pure functions: no I/O; time zones are passed in as ``tzinfo`` objects."""
 
 from __future__ import annotations
@@ -39,11 +46,21 @@ SPECIALS = {
     "@hourly": "0 * * * *",
 }
 REBOOT = "@reboot"
+SHORTHANDS = (*SPECIALS, REBOOT)
 
 _ITEM = re.compile(r"^(?P<range>\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/(?P<step>[0-9]+))?$")
 _DAY = 24 * 60
 # How far ahead the zone offsets are examined: a full year covers every DST rule in use.
 _HORIZON_DAYS = 367
+
+
+class FieldError(ScheduleError):
+    """One field of a schedule is invalid; ``reason`` says which and why without quoting the
+    schedule (for lines of a crontab that may hold more than a schedule)."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -88,7 +105,7 @@ def parse_schedule(text: str) -> Schedule:
             return Schedule(REBOOT, ())
         if special not in SPECIALS:
             raise ScheduleError(f"schedule '{text}' is not a known shorthand: use one of "
-                                f"{', '.join([*SPECIALS, REBOOT])} or five cron fields")
+                                f"{', '.join(SHORTHANDS)} or five cron fields")
         return Schedule(special, _parse_fields(SPECIALS[special].split(), text))
     if len(words) != 5:
         raise ScheduleError(f"schedule '{text}' has {len(words)} fields: give exactly five "
@@ -96,32 +113,40 @@ def parse_schedule(text: str) -> Schedule:
     return Schedule(" ".join(words), _parse_fields(words, text))
 
 
-def _parse_fields(words: list, text: str) -> tuple:
-    return tuple(_parse_field(word, spec, text) for word, spec in zip(words, _FIELDS))
+def parse_fields(words: list, strict: bool = True) -> tuple:
+    """The fields of a time spec's words (five at most); raise FieldError when one is invalid.
+    ``strict=False`` accepts what cron accepts but never fires as written (see the module doc)."""
+    return _parse_fields(words, " ".join(words), strict)
 
 
-def _parse_field(word: str, spec: tuple, text: str) -> Field:
+def _parse_fields(words: list, text: str, strict: bool = True) -> tuple:
+    return tuple(_parse_field(word, spec, text, strict) for word, spec in zip(words, _FIELDS))
+
+
+def _parse_field(word: str, spec: tuple, text: str, strict: bool = True) -> Field:
     name, low, high = spec[:3]
     values: set = set()
     for item in word.lower().split(","):
         match = _ITEM.match(item)
         if not match:
-            raise ScheduleError(f"schedule '{text}': {name} field '{word}' is not valid cron syntax "
-                                "(use *, N, N-M, */S, N-M/S or comma-separated lists of these)")
+            raise FieldError(f"schedule '{text}': {name} field '{word}' is not valid cron syntax "
+                             "(use *, N, N-M, */S, N-M/S or comma-separated lists of these)", f"bad {name} field")
         if match["range"] == "*":
             first, last = low, high
         else:
             bounds = match["range"].split("-")
             first = _number(bounds[0], spec, word, text)
             last = _number(bounds[-1], spec, word, text)
-            if first > last:
-                raise ScheduleError(f"schedule '{text}': {name} range '{item}' runs backwards: write it low-high")
-            if match["step"] is not None and len(bounds) == 1:
-                raise ScheduleError(f"schedule '{text}': {name} item '{item}' has a step without a range: "
-                                    f"write '{bounds[0]}-{high}/{match['step']}'")
+            if first > last and strict:
+                raise FieldError(f"schedule '{text}': {name} range '{item}' runs backwards: write it low-high",
+                                 f"{name} range runs backwards")
+            if match["step"] is not None and len(bounds) == 1 and strict:
+                raise FieldError(f"schedule '{text}': {name} item '{item}' has a step without a range: "
+                                 f"write '{bounds[0]}-{high}/{match['step']}'", f"{name} step without a range")
         step = int(match["step"]) if match["step"] is not None else 1
         if step < 1:
-            raise ScheduleError(f"schedule '{text}': {name} step in '{item}' must be 1 or more")
+            raise FieldError(f"schedule '{text}': {name} step in '{item}' must be 1 or more",
+                             f"{name} step must be 1 or more")
         values.update(range(first, last + 1, step))
     if name == "day-of-week" and 7 in values:  # 7 is another name for Sunday
         values.discard(7)
@@ -136,10 +161,11 @@ def _number(token: str, spec: tuple, word: str, text: str) -> int:
     elif names and token in names:
         value = names.index(token) + offset
     else:
-        raise ScheduleError(f"schedule '{text}': '{token}' in the {name} field '{word}' is not a number"
-                            + (f" or a name ({', '.join(names)})" if names else ""))
+        raise FieldError(f"schedule '{text}': '{token}' in the {name} field '{word}' is not a number"
+                         + (f" or a name ({', '.join(names)})" if names else ""), f"bad {name} field")
     if not low <= value <= high:
-        raise ScheduleError(f"schedule '{text}': {value} in the {name} field '{word}' is outside {low}-{high}")
+        raise FieldError(f"schedule '{text}': {value} in the {name} field '{word}' is outside {low}-{high}",
+                         f"{name} {value} out of range {low}-{high}")
     return value
 
 

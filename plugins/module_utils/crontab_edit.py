@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ansible_collections.jram.dumphost.plugins.module_utils import cron_schedule
 from ansible_collections.jram.dumphost.plugins.module_utils.errors import InvalidOptionError, LegacyLineError
 
 JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -260,39 +261,9 @@ def render_cron_d(job: str, phase: str, specs: list, schedule: str, timezone: st
     return "\n".join(lines) + "\n"
 
 
-def cron_d_phase(text: str | None, job: str) -> str | None:
-    """The phase a cron.d file of this module was rendered for (None when absent or foreign)."""
-    if not text:
-        return None
-    match = re.search(rf"^# jram\.dumphost: job {re.escape(job)}, phase (?P<phase>[a-z]+)\.", text, re.M)
-    return match["phase"] if match else None
-
-
-# The grammar cron (Vixie/Debian and cronie) accepts for an entry line of a system crontab.
-_CRON_ITEM = r"(?:\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/[0-9]+)?"
-_CRON_FIELD = rf"{_CRON_ITEM}(?:,{_CRON_ITEM})*"
-SYSTEM_ENTRY = re.compile(rf"^(?:@(?:reboot|yearly|annually|monthly|weekly|daily|midnight|hourly)|"
-                          rf"{_CRON_FIELD}(?:[ \t]+{_CRON_FIELD}){{4}})[ \t]+[a-z_][a-z0-9_.-]*\$?[ \t]+\S.*$")
-
-
 # What cron's crontab command (Debian's and cronie's) accepts in a user crontab, to refuse before
-# any write a move whose crontab it would refuse to install, or could not install back.
-_SHORTHANDS = ("@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
-_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day-of-month", 1, 31), ("month", 1, 12), ("day-of-week", 0, 7))
-_ITEM = re.compile(r"^(?:\*|(?P<lo>[0-9]+|[A-Za-z]{3})(?:-(?P<hi>[0-9]+|[A-Za-z]{3}))?)(?:/(?P<step>[0-9]+))?$")
-
-
-def _field_problem(text: str, name: str, low: int, high: int) -> str | None:
-    for item in text.split(","):
-        match = _ITEM.match(item)
-        if not match or (match["step"] is not None and int(match["step"]) == 0):
-            return f"bad {name} field"
-        for bound in (match["lo"], match["hi"]):
-            if bound is not None and bound.isdigit() and not low <= int(bound) <= high:
-                return f"{name} {bound} out of range {low}-{high}"
-            if bound is not None and not bound.isdigit() and name not in ("month", "day-of-week"):
-                return f"bad {name} field"
-    return None
+# any write a move whose crontab it would refuse to install, or could not install back. The time
+# spec is read with the collection's cron grammar (cron_schedule, lenient as cron is).
 
 
 def entry_problem(line: str, system: bool) -> str | None:
@@ -303,18 +274,20 @@ def entry_problem(line: str, system: bool) -> str | None:
         return None
     words = stripped.split()
     if words[0].startswith("@"):
-        if words[0].lower() not in _SHORTHANDS:
+        if words[0].lower() not in cron_schedule.SHORTHANDS:
             return f"unknown schedule shorthand {words[0][:16]}"
         count = 1
     else:
-        for word, (name, low, high) in zip(words[:5], _FIELDS):
-            problem = _field_problem(word, name, low, high)
-            if problem:
-                return problem
+        try:
+            cron_schedule.parse_fields(words[:5], strict=False)
+        except cron_schedule.FieldError as exc:
+            return exc.reason
         count = 5
     count += 1 if system else 0
     if len(words) <= count:
         return "no command" if len(words) >= count else "too few fields"
+    if system and not _USER.match(words[count - 1]):
+        return "bad user name"
     return None
 
 
@@ -340,7 +313,7 @@ def system_file_problem(text: str) -> str | None:
         stripped = body(line).strip()
         if not stripped or stripped.startswith("#") or _ENV.match(stripped):
             continue
-        if not SYSTEM_ENTRY.match(stripped) or entry_problem(line, True):
+        if entry_problem(line, True):
             return f"its line {index + 1} is not a system crontab entry"
     return None
 

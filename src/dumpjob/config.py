@@ -20,13 +20,18 @@ JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # How a job meets a server of the other flavour (mysqldump.compatibility): adapt the dump to it,
 # adapt but keep MariaDB's sandbox-mode line, or refuse.
 FLAVOUR_MISMATCH = ("adapt", "keep", "refuse")
-CRON_MACROS = {"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"}
+CRON_MACROS = {"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually", "@reboot"}
 
 # S3's rules: 3-63 characters of lowercase letters, digits, '.' and '-', a letter or digit at
 # both ends, no '..', not shaped like an IP address.
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 DATE_FIELD = re.compile(r"\{date[:}]")
+# The collection's cron grammar (plugins/module_utils/cron_schedule.py, which converts the schedule
+# when the cron entry is written). This program is installed on its own, without Ansible, so it
+# cannot import that module: the rules are repeated here, item syntax and all, and
+# tests/unit/test_cron_grammar.py holds both to one table of accepted and refused expressions.
+CRON_ITEM = re.compile(r"^(?P<range>\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/(?P<step>[0-9]+))?$")
 # Per cron field: its name, its range and the names cron accepts in it.
 CRON_FIELDS = (
     ("minute", 0, 59, ()), ("hour", 0, 23, ()), ("day of month", 1, 31, ()),
@@ -377,17 +382,27 @@ def _check_template(r: _Reader, key: str, template: str) -> None:
 
 
 def _check_schedule(r: _Reader, schedule: str) -> None:
-    """Five fields with every value in range, as cron reads them, or one of cron's macros."""
-    if schedule.strip() in CRON_MACROS:
-        return
+    problem = cron_problem(schedule)
+    if problem:
+        raise r.fail("schedule", f"is '{schedule}': {problem}")
+
+
+def cron_problem(schedule: str) -> str | None:
+    """Why ``schedule`` is not five cron fields or one of cron's macros (None: it is)."""
+    if "\n" in schedule or "\r" in schedule:
+        return "it holds a line break; give one line of five cron fields"
     fields = schedule.split()
+    if len(fields) == 1 and fields[0].startswith("@"):
+        if fields[0].lower() in CRON_MACROS:
+            return None
+        return f"not one of cron's macros ({', '.join(sorted(CRON_MACROS))})"
     if len(fields) != 5:
-        raise r.fail("schedule", f"is '{schedule}', not a five-field cron expression like '30 5 * * *' "
-                     "or a macro like '@daily'")
+        return "not a five-field cron expression like '30 5 * * *' or a macro like '@daily'"
     for text, (what, low, high, names) in zip(fields, CRON_FIELDS):
         problem = _cron_field_problem(text.lower(), low, high, names)
         if problem:
-            raise r.fail("schedule", f"is '{schedule}': {what} '{text}' {problem}")
+            return f"{what} '{text}' {problem}"
+    return None
 
 
 def _cron_field_problem(text: str, low: int, high: int, names: tuple[str, ...]) -> str | None:
@@ -397,19 +412,23 @@ def _cron_field_problem(text: str, low: int, high: int, names: tuple[str, ...]) 
         return names.index(v) + low if v in names else None
 
     for item in text.split(","):
-        body, _, step = item.partition("/")
-        if step and (not step.isdigit() or int(step) < 1):
+        match = CRON_ITEM.match(item)
+        if not match:
+            return f"holds '{item}', which is not cron syntax (*, N, N-M, */S, N-M/S or a list of these)"
+        step = match["step"]
+        if step is not None and int(step) < 1:
             return f"has a step '{step}' that is not a number of 1 or more"
-        if body == "*":
+        if match["range"] == "*":
             continue
-        first, _, last = body.partition("-")
-        bounds = [value(first)] + ([value(last)] if last else [])
+        bounds = [value(bound) for bound in match["range"].split("-")]
         if any(b is None for b in bounds):
-            return f"holds '{body}', not a number or a name"
+            return f"holds '{match['range']}', not a number or a name"
         if any(not low <= b <= high for b in bounds):
             return f"is outside {low}-{high}"
-        if len(bounds) == 2 and bounds[0] > bounds[1]:
+        if bounds[0] > bounds[-1]:
             return "runs backwards, so cron would never fire it"
+        if step is not None and len(bounds) == 1:
+            return f"has a step after the single value '{item}'; write a range such as {bounds[0]}-{high}/{step}"
     return None
 
 

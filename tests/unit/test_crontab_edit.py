@@ -250,12 +250,15 @@ def test_rendered_entry_is_deterministic_and_in_cron_grammar():
                                       "Etc/UTC", "dumpjob", "/usr/local/bin/dumpjob", env)
     assert text.endswith("30 20 * * * dumpjob /usr/local/bin/dumpjob run datatransit --parallel\n")
     assert "# Schedule '30 5 * * *' in Asia/Tokyo, written below in the host zone Etc/UTC" in text
-    assert edit.cron_d_phase(text, "datatransit") == "parallel"
     prod = edit.render_cron_d("datatransit", "cutover", ["0 18 * * 0", "0 3 * * 1"], "0 3,12 * * 1",
                               "Asia/Tokyo", "Etc/UTC", "dumpjob", "/usr/local/bin/dumpjob", env)
-    for line in prod.splitlines():
-        if not line.startswith("#") and not re.match(r"^[A-Z_0-9]+=", line):
-            assert edit.SYSTEM_ENTRY.match(line), line
-            assert line.endswith("dumpjob /usr/local/bin/dumpjob run datatransit")
-    assert sum(1 for line in prod.splitlines() if edit.SYSTEM_ENTRY.match(line)) == 2
-    assert not edit.SYSTEM_ENTRY.match("30 20 * * /usr/local/bin/dumpjob run x")  # 4 fields: not cron's grammar
+    entries = [line for line in prod.splitlines()
+               if not line.startswith("#") and not re.match(r"^[A-Z_0-9]+=", line)]
+    assert len(entries) == 2
+    assert all(line.endswith("dumpjob /usr/local/bin/dumpjob run datatransit") for line in entries)
+    assert edit.system_file_problem(prod) is None and edit.system_file_problem(text) is None
+    assert [edit.entry_problem(line, True) for line in entries] == [None, None]
+    # 4 fields: the command's path is read as the day of week; a user name cron would not take
+    assert edit.entry_problem("30 20 * * /usr/local/bin/dumpjob run x", True) == "bad day-of-week field"
+    assert edit.entry_problem("30 20 * * * Dump/Job /usr/local/bin/dumpjob run x", True) == "bad user name"
+    assert edit.system_file_problem("30 20 * * dumpjob\n") == "its line 1 is not a system crontab entry"
