@@ -22,10 +22,6 @@ LOB_TYPES = ("tinyblob", "blob", "mediumblob", "longblob", "tinytext", "text", "
 DATE_TYPES = ("date", "datetime", "timestamp")
 
 
-class SourceError(Exception):
-    """The source cannot be read; the message names the cause and the fix."""
-
-
 def _ident(name: str) -> str:
     return "`" + str(name).replace("`", "``") + "`"
 

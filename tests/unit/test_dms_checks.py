@@ -85,7 +85,8 @@ def test_missing_grants_become_grant_statements():
     by_id, changes, _ = run(facts)
     assert fails(by_id) == {"mysql-check-replication-privileges", "mysql-check-select-privileges"}
     assert by_id["mysql-check-replication-privileges"]["objects"] == ["REPLICATION CLIENT"]
-    assert changes["sql"] == ["GRANT REPLICATION CLIENT ON *.* TO 'dms'@'%';", "GRANT SELECT ON `basis`.* TO 'dms'@'%';"]
+    assert changes["sql"] == ["GRANT REPLICATION CLIENT ON *.* TO 'dms'@'%';",
+                              "GRANT SELECT ON `basis`.* TO 'dms'@'%';"]
 
 
 def test_a_missing_replication_user_is_created_without_its_password_in_the_report():
@@ -212,7 +213,7 @@ def test_markdown_lists_missing_ready_and_the_changes():
     facts = rds_mysql8()
     facts["rds_retention_hours"] = None
     facts["views"] = ["v|bar"]
-    by_id, changes, found = run(facts)
+    _, changes, found = run(facts)
     report = {"source": {"endpoint": "vendor.example:3306", "flavor": "mysql", "version": "8.0.39",
                          "rds_identifier": "vendor-basis"},
               "summary": checks.summary(found), "findings": found, "changes": changes, "databases": ["basis"],

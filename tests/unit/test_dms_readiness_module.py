@@ -102,3 +102,22 @@ def test_ansible_doc_renders_every_option():
                  "lob_max_size_kb", "lob_scan", "deep_scan", "dms_engine_version", "connect_timeout"):
         assert f"{name}=dict(" in spec and name in documented, name
     assert spec.count("=dict(") - 1 == 15  # argument_spec itself, then one per option
+
+
+def test_rds_is_told_by_the_api_from_the_endpoint(aws):
+    rds = boto3.client("rds", region_name=REGION)
+    rds.create_db_parameter_group(DBParameterGroupName="vendor", DBParameterGroupFamily="mysql8.0",
+                                  Description="vendor")
+    rds.modify_db_parameter_group(DBParameterGroupName="vendor", Parameters=[
+        {"ParameterName": "binlog_format", "ParameterValue": "ROW", "ApplyMethod": "immediate"}])
+    inst = rds.create_db_instance(DBInstanceIdentifier="vendor-basis", DBInstanceClass="db.t3.medium",
+                                  Engine="mysql", EngineVersion="8.0.39", AllocatedStorage=20,
+                                  MasterUsername="admin", MasterUserPassword="not-used-1", BackupRetentionPeriod=0,
+                                  DBParameterGroupName="vendor")["DBInstance"]
+    address = inst["Endpoint"]["Address"]
+    found = dms_readiness.rds_instance(None, rds, None, address.upper(), inst["Endpoint"]["Port"])
+    assert found == {"identifier": "vendor-basis", "engine": "mysql", "engine_version": "8.0.39",
+                     "backup_retention_period": 0, "parameter_group": "vendor",
+                     "parameters": {"binlog_format": "ROW"}, "replica_of": None}
+    assert dms_readiness.rds_instance(None, rds, None, address, 3307) is None  # another port: not this instance
+    assert dms_readiness.rds_instance(None, rds, None, "db.vendor.example", 3306) is None  # self-managed
