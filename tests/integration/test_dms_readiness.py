@@ -137,25 +137,38 @@ MUTATIONS = [
      "mariadb-check-binlog-format", "fail"),
     ("retention", "CALL mysql.rds_set_configuration('binlog retention hours', NULL)",
      "CALL mysql.rds_set_configuration('binlog retention hours', 48)", "mariadb-check-binlog-retention-time", "fail"),
-    ("primary_key", "ALTER TABLE basis.payments DROP PRIMARY KEY", "ALTER TABLE basis.payments ADD PRIMARY KEY (id)",
-     "table-with-no-primary-key-or-unique-constraint", "warn"),
+    # A table of a database of this test's own: other tests dump `basis` at the same time.
+    ("primary_key", "ALTER TABLE dms_probe.ledger DROP PRIMARY KEY",
+     "ALTER TABLE dms_probe.ledger ADD PRIMARY KEY (id)", "table-with-no-primary-key-or-unique-constraint", "warn"),
 ]
+DATABASES = ["basis", "dms_probe"]
+
+
+@pytest.fixture(scope="module")
+def probe(ready):
+    ready.sql("CREATE DATABASE dms_probe; CREATE TABLE dms_probe.ledger (id INT PRIMARY KEY, note VARCHAR(20));"
+              "GRANT SELECT ON dms_probe.* TO 'dms_repl'@'%'")
+    try:
+        yield ready
+    finally:
+        ready.sql("DROP DATABASE dms_probe; REVOKE SELECT ON dms_probe.* FROM 'dms_repl'@'%'")
 
 
 @pytest.mark.parametrize(("name", "mutate", "restore", "fid", "severity"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
-def test_one_mutation_flips_one_finding(ready, name, mutate, restore, fid, severity):
-    baseline = state(readiness(ready, db_instance_identifier=INSTANCE))
-    ready.sql(mutate)
+def test_one_mutation_flips_one_finding(probe, name, mutate, restore, fid, severity):
+    first = readiness(probe, db_instance_identifier=INSTANCE, databases=DATABASES)
+    assert first["summary"]["ready"] is True
+    baseline = state(first)
+    probe.sql(mutate)
     try:
-        after = readiness(ready, db_instance_identifier=INSTANCE)
+        after = readiness(probe, db_instance_identifier=INSTANCE, databases=DATABASES)
     finally:
-        ready.sql(restore)
+        probe.sql(restore)
     changed = {k for k in baseline.keys() | state(after).keys() if baseline.get(k) != state(after).get(k)}
     assert changed == {fid}, changed
     assert by_id(after)[fid]["severity"] == severity
     if name == "primary_key":
-        assert by_id(after)[fid]["objects"] == ["access_logs", "payments"]
-    assert state(readiness(ready, db_instance_identifier=INSTANCE)) == baseline
+        assert by_id(after)[fid]["objects"] == ["basis.access_logs", "dms_probe.ledger"]
 
 
 def _replay(box, statements):
