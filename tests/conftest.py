@@ -46,14 +46,43 @@ def _sandbox_cmd(*args: str) -> subprocess.CompletedProcess:
 SHARED = ("sandbox/", "molecule/", "integration/test_cron_cutover.py", "integration/test_credential_scan.py")
 
 
+# About how long the long units take (seconds, from CI's --durations): the workers take the
+# longest first, so that the short ones fill in at the end instead of one worker finishing a
+# nine-minute module alone while the other idles. A unit not listed counts a second per test.
+COST = {
+    "shared-sandbox": 1500,
+    "integration/test_rollback_order.py": 600,
+    "integration/test_lynis.py": 560,
+    "integration/test_imds_access.py": 530,
+    "integration/test_static_keys.py": 430,
+    "integration/test_rotation.py": 390,
+    "integration/test_phase3.py": 310,
+    "integration/test_sshd_crypto.py": 250,
+    "integration/test_phase1.py": 250,
+    "integration/test_phase2.py": 200,
+    "integration/test_static_keys_symlinks.py": 60,
+}
+
+
 def pytest_xdist_make_scheduler(config, log):
-    """xdist's module-wise scheduling, with every module in SHARED as one unit."""
+    """xdist's module-wise scheduling, with every module in SHARED as one unit, longest unit first."""
     from xdist.scheduler import LoadScopeScheduling
 
     class SandboxScheduling(LoadScopeScheduling):
+        ordered = False
+
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::", 1)[0]
             return "shared-sandbox" if module.removeprefix("tests/").startswith(SHARED) else module
+
+        def _assign_work_unit(self, node) -> None:
+            if not self.ordered:  # the queue is complete when the first unit is handed out
+                units = sorted(self.workqueue.items(),
+                               key=lambda unit: -COST.get(unit[0].removeprefix("tests/"), len(unit[1])))
+                self.workqueue.clear()
+                self.workqueue.update(units)
+                self.ordered = True
+            super()._assign_work_unit(node)
 
     return SandboxScheduling(config, log)
 
