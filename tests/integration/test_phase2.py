@@ -46,6 +46,22 @@ def test_bad_input_is_refused_before_any_change(fresh_host, aws_env, extra, vari
     _untouched(fresh_host)
 
 
+# Inputs only the roles' argument specs check: refused by the spec of the read-only entry point phase 2 runs
+# before harden (ansible-core picks the spec named exactly as tasks_from; tests/unit/test_role_entry_points.py
+# shows every entry point called has one), not by the role's main spec after harden changed the host.
+@pytest.mark.parametrize("extra, variable, entry", [
+    ({"dumpjob_logrotate_days": "weekly"}, "dumpjob_logrotate_days", "validate"),
+    ({"cutover_soak_days": "two"}, "cutover_soak_days", "checks"),
+])
+def test_inputs_checked_by_argument_specs_are_refused_before_any_change(fresh_host, aws_env, extra, variable, entry):
+    proc = run_playbook(PLAYBOOK, "-e", json.dumps(extra), host=fresh_host.host, env=aws_env, check=False)
+    assert proc.returncode != 0
+    assert "Validation of arguments failed" in proc.stdout and f"argument '{variable}'" in proc.stdout, \
+        proc.stdout[-3000:]
+    assert f"argument_spec_name: {entry}" in proc.stdout, proc.stdout[-3000:]
+    _untouched(fresh_host)
+
+
 # MYSQL_PWD and AWS_SHARED_CREDENTIALS_FILE name no secret/password/token/access_key: refused by name
 # (any case); every refused name is tested against the role's check in tests/unit/test_dumpjob_role_client.py.
 @pytest.mark.parametrize("name", ["AWS_SECRET_ACCESS_KEY", "MYSQL_PWD", "aws_shared_credentials_file"])
