@@ -8,7 +8,7 @@ PY := $(BIN)/python
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup sandbox-up sandbox-down sandbox-status demo test test-identity lint unit bench build clean
+.PHONY: help setup sandbox-up sandbox-down sandbox-status demo test test-identity lint sanity bench release build clean
 
 help:
 	@echo "make demo          the whole migration on the sandbox, legacy host to retired keys"
@@ -17,9 +17,11 @@ help:
 	@echo "make setup         install Debian packages and the pinned .venv (done by every target)"
 	@echo "make sandbox-up    start MariaDB, moto, the IMDS emulator and the dump host container"
 	@echo "make sandbox-down  stop all of them (data and image cache are kept in .sandbox/)"
-	@echo "make lint          yamllint, ansible-lint (production profile), ruff, changelog lint"
+	@echo "make lint          yamllint, ansible-lint (production profile), ruff, changelog lint, make sanity"
+	@echo "make sanity        ansible-test sanity on the collection as it ships (about 2 minutes)"
 	@echo "make bench         the dumpjob benchmarks"
-	@echo "make build         build the collection tarball into dist/"
+	@echo "make release       add the release of galaxy.yml's version to the changelog (changelogs/, CHANGELOG.rst)"
+	@echo "make build         build the collection tarball into dist/ (needs that release)"
 
 setup:
 	@bash scripts/setup.sh
@@ -41,6 +43,13 @@ lint: setup
 	ansible-lint
 	ruff check .
 	antsibull-changelog lint
+	@$(MAKE) --no-print-directory sanity
+
+# ansible-test sanity on the tarball's content (scripts/sanity.sh says how and why). All of its
+# default tests run: together they take about 2 minutes here, once ansible-test's own virtual
+# environments exist (make setup creates them).
+sanity: setup
+	bash scripts/sanity.sh
 
 # The suite shares one sandbox, started here so that the pytest workers (TEST_WORKERS, see
 # tests/conftest.py for what runs where) find it up, and stopped here even when a test failed
@@ -65,7 +74,15 @@ bench: setup
 	@if ls bench/*.py >/dev/null 2>&1; then for b in bench/*.py; do $(PY) $$b || exit 1; done; \
 	else echo "bench: no benchmarks yet"; fi
 
+# The changelog of a version is cut once, by its maintainer, and committed: the fragments stay
+# (keep_fragments) and are not taken again by the next release.
+VERSION = $(shell sed -n 's/^version: *//p' galaxy.yml)
+release: setup
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.collections antsibull-changelog release --version $(VERSION)
+
 build: setup
+	@grep -q "^  $(VERSION):" changelogs/changelog.yaml || \
+	    { echo "build: the changelog has no release $(VERSION): run make release and commit it" >&2; exit 1; }
 	ansible-galaxy collection build --force --output-path dist
 
 clean: sandbox-down

@@ -47,6 +47,16 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
     echo "$want" >"$stamp"
 fi
 
+# ansible-test runs each sanity test in a virtual environment of its own with its pinned
+# requirements (under ~/.ansible/test/venv): create them once, so that make lint needs no network.
+sanity_stamp=.venv/.sanity-venvs
+sanity_want=$(.venv/bin/ansible-test --version 2>/dev/null)-$(sha256sum scripts/ansible_test_get_pip.py | cut -d' ' -f1)
+if [ "$(cat "$sanity_stamp" 2>/dev/null)" != "$sanity_want" ]; then
+    echo "setup: creating ansible-test's sanity environments"
+    bash scripts/sanity.sh --prime-venvs >/dev/null
+    echo "$sanity_want" >"$sanity_stamp"
+fi
+
 # Make the collection importable as jram.dumphost from this checkout.
 link=.collections/ansible_collections/jram/dumphost
 if [ "$(readlink "$link" 2>/dev/null)" != "../../.." ]; then

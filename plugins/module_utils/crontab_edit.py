@@ -236,7 +236,7 @@ def validate_env(env: dict) -> list:
             raise InvalidOptionError(f"cron_env {name} starts or ends with a space or a quote, which cron "
                                      "would strip: give the bare value")
         merged[name] = value
-    defaults = [name for name, _ in DEFAULT_ENV]
+    defaults = [name for name, _value in DEFAULT_ENV]
     names = defaults + sorted(name for name in merged if name not in defaults)
     return [f"{name}={merged[name]}" for name in names]
 

@@ -169,8 +169,8 @@ def _fail(args: argparse.Namespace, log: Logger, exc: DumpJobError) -> int:
     message = log.redact(str(exc))
     log.error("error", message, error=exc.kind, exit_code=int(exc.exit_code))
     if getattr(args, "json", False):
-        print(log.scrub(json.dumps({"ok": False, "error": message, "kind": exc.kind, "exit_code": int(exc.exit_code)},
-                                    ensure_ascii=False)))
+        failure = {"ok": False, "error": message, "kind": exc.kind, "exit_code": int(exc.exit_code)}
+        print(log.scrub(json.dumps(failure, ensure_ascii=False)))
     return int(exc.exit_code)
 
 

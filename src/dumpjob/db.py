@@ -168,7 +168,7 @@ def missing_privileges(conn: pymysql.connections.Connection, databases: tuple[st
     """Per database, the privileges of `needed` the current account lacks (global or schema grants)."""
     with conn.cursor() as cur:
         cur.execute("SELECT CURRENT_USER()")
-        user, _, host = cur.fetchone()[0].rpartition("@")
+        user, _at, host = cur.fetchone()[0].rpartition("@")
         grantee = f"'{user}'@'{host}'"
         cur.execute("SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = %s", (grantee,))
         global_privs = {row[0] for row in cur.fetchall()}

@@ -21,7 +21,7 @@ def timezone(name: str) -> ZoneInfo:
 
 def render_key(template: str, when: datetime, job: str) -> str:
     """Fill `{date:FORMAT}` and `{job}`; anything else is a config error."""
-    for _, name, _, _ in string.Formatter().parse(template):
+    for _text, name, _spec, _conversion in string.Formatter().parse(template):
         if name is not None and name not in FIELDS:
             raise ConfigError(f"has an unknown field '{{{name}}}' (allowed: {{date:%Y%m%d}}-style and {{job}})")
     try:
@@ -40,7 +40,7 @@ def key_pattern(template: str, job: str) -> tuple[re.Pattern, str]:
     """A pattern matching every key `template` renders (any date) for `job`, and the literal
     prefix those keys share (what S3 can list by)."""
     parts, prefix, literal = [], "", True
-    for text, name, spec, _ in string.Formatter().parse(template):
+    for text, name, spec, _conversion in string.Formatter().parse(template):
         parts.append(re.escape(text))
         if literal:
             prefix += text

@@ -28,7 +28,7 @@ class JobLock:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise LockHeldError(f"job '{self.job}' is already running (pid {holder}, lock {self.path}); "
-                           "this run stops without touching anything") from None
+                                "this run stops without touching anything") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd

@@ -22,7 +22,7 @@ def verify(url: str, region: Optional[str], log: Logger) -> dict[str, Any]:
     s3 = aws.client(aws.session(region), "s3")
     doc = manifest.get(s3, bucket, key)
     object_url = f"s3://{bucket}/{key}"
-    exists, run_id, _ = manifest.object_run(s3, bucket, key)
+    exists, run_id, _manifest = manifest.object_run(s3, bucket, key)
     unrelated = manifest.describes(doc, exists, run_id)
     if not exists:
         raise VerifyFailedError(unrelated)

@@ -17,3 +17,20 @@ REPO = Path(__file__).resolve().parents[2]
 ROOT = collections_root()
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+
+
+import pytest  # noqa: E402 (after the path set-up above)
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    """moto in server mode, started in this process on a free loopback port, for one test module."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

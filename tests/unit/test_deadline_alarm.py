@@ -1,7 +1,7 @@
 """deadline_alarm: its time arithmetic (schedule -> start and gap, deadline -> the wall-clock
 offset CloudWatch aligns the day windows to, in zones with and without daylight saving time) as
-pure functions, and its main() as Ansible drives it against moto in server mode (check mode,
-apply, idempotence, diff, absent, bad input refused before any call to AWS)."""
+pure functions, and its main() as Ansible drives it against moto in server mode (conftest's
+moto_url): check mode, apply, idempotence, diff, absent, bad input refused before any call to AWS."""
 
 from __future__ import annotations
 
@@ -129,19 +129,6 @@ def test_plan_derives_deadline_and_window_from_the_schedule():
 def test_plan_refuses_what_gives_no_alarm(extra, words):
     with pytest.raises(da.DeadlineAlarmError, match=words):
         da.plan(params(**extra), WINTER)
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def module_args(url: str, name: str, **extra) -> dict:
