@@ -27,6 +27,13 @@ KINDS = {
     "url_password": "a password inside a database URL (mysql://user:password@host)",
 }
 
+# The kinds by what they are keys to, for the options and reports that name a group
+# (credential_scan's fail_on_kinds accepts a group name for its kinds).
+KIND_GROUPS = {
+    "aws": ("aws_access_key_id", "aws_secret_access_key", "aws_session_token"),
+    "database": ("password_option", "mysql_pwd", "option_file_password", "password_assignment", "url_password"),
+}
+
 MASK = "****"
 # The example credentials of the AWS documentation, found in vendored docs and tests everywhere.
 DOC_EXAMPLE = "EXAMPLE"

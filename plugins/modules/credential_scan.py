@@ -103,6 +103,19 @@ options:
         of every such finding, never a value.
     type: bool
     default: false
+  fail_on_kinds:
+    description:
+      - Fail the task when a finding of one of these kinds is found outside O(archives); findings of other
+        kinds are returned, not failed on. The message lists C(path:line:kind) of every such finding, never a
+        value.
+      - A kind (see RV(findings[].kind)) or a group of kinds - V(aws) (the access key id, secret access key
+        and session token) or V(database) (every password kind); RV(kind_groups) lists them.
+      - Unknown kinds are refused before anything is read.
+    type: list
+    elements: str
+    default: []
+    choices: [aws, database, aws_access_key_id, aws_secret_access_key, aws_session_token, password_option, mysql_pwd,
+              option_file_password, password_assignment, url_password]
 notes:
   - Run it with C(become=true) to read other users' home directories and C(/var/spool/cron);
     files it cannot read are listed in RV(not_read) with reason C(unreadable) and a warning, since
@@ -155,6 +168,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+kind_groups:
+  description: The kinds of each group O(fail_on_kinds) accepts.
+  returned: always
+  type: dict
+  sample: {aws: [aws_access_key_id, aws_secret_access_key, aws_session_token], database: [password_option, mysql_pwd, option_file_password, password_assignment, url_password]}
 findings:
   description:
     - Every credential found, ordered by path and line. Holds no part of any secret.
@@ -459,16 +477,21 @@ def main():
         exclude=dict(type="list", elements="str", default=DEFAULT_EXCLUDE),
         max_file_size=dict(type="raw", default="1M"),
         fail_on_findings=dict(type="bool", default=False),
+        fail_on_kinds=dict(type="list", elements="str", default=[],
+                           choices=[*patterns.KIND_GROUPS, *patterns.KINDS]),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     try:
         result = run(module)
     except CredentialScanError as exc:
         module.fail_json(msg=str(exc), changed=False)
+    result["kind_groups"] = {group: list(kinds) for group, kinds in patterns.KIND_GROUPS.items()}
     live = [patterns.Finding(**f) for f in result["findings"] if not f["archived"]]
-    if module.params["fail_on_findings"] and live:
-        module.fail_json(msg=f"found {len(live)} hard-coded credential(s), values masked: "
-                             f"{patterns.summary(live)}; move them to the instance role or Secrets Manager "
+    failing_kinds = {kind for name in module.params["fail_on_kinds"] for kind in patterns.KIND_GROUPS.get(name, (name,))}
+    failing = live if module.params["fail_on_findings"] else [f for f in live if f.kind in failing_kinds]
+    if failing:
+        module.fail_json(msg=f"found {len(failing)} hard-coded credential(s), values masked: "
+                             f"{patterns.summary(failing)}; move them to the instance role or Secrets Manager "
                              "and remove them from the files", **result)
     module.exit_json(**result)
 

@@ -499,3 +499,39 @@ def test_fail_on_findings_spares_the_archive(archived_host):
 def test_archives_must_be_absolute():
     result, _ = run({"paths": ["/tmp"], "archives": ["var/lib/dumpjob"]})
     assert result["failed"] is True and "archives entry 'var/lib/dumpjob' is not absolute" in result["msg"]
+
+
+def test_fail_on_kinds_fails_only_on_those_kinds_and_spares_the_archive(archived_host):
+    root = archived_host
+    archive = str(root / "var/lib/dumpjob/legacy-archive")
+    write(root, {"home/ec2-user/.aws/credentials": LEAKS["home/ec2-user/.aws/credentials"][0]})
+    paths = [str(root / "opt"), str(root / "home"), archive]
+    result, printed = run({"paths": paths, "archives": [archive], "fail_on_kinds": ["aws"]})
+    assert result["failed"] is True
+    assert "credentials:2:aws_access_key_id" in result["msg"] and "credentials:3:aws_secret_access_key" in result["msg"]
+    assert "export.sh" not in result["msg"] and "ggh_datatransit.sh" not in result["msg"]
+    assert ("password_option", False) in {(f["kind"], f["archived"]) for f in result["findings"]}
+    assert_no_secret(printed)
+    result, _ = run({"paths": paths, "archives": [archive], "fail_on_kinds": ["database"]})
+    assert result["failed"] is True and "export.sh:1:password_option" in result["msg"]
+    assert "credentials:" not in result["msg"] and "ggh_datatransit.sh" not in result["msg"]
+    result, _ = run({"paths": paths, "archives": [archive], "fail_on_kinds": ["url_password", "aws_session_token"]})
+    assert not result.get("failed") and len(result["findings"]) == 4
+    assert result["kind_groups"] == {group: list(kinds) for group, kinds in cp.KIND_GROUPS.items()}
+
+
+def test_fail_on_kinds_refuses_an_unknown_kind_before_reading(tmp_path):
+    result, _ = run({"paths": [], "fail_on_kinds": ["aws", "aws_secret_key"]})
+    assert result["failed"] is True and "fail_on_kinds" in result["msg"] and "aws_secret_key" in result["msg"]
+    assert "findings" not in result
+    result, _ = run({"paths": [], "fail_on_kinds": ["aws"]})
+    assert not result.get("failed") and result["files_scanned"] == 0
+
+
+def test_the_groups_cover_every_kind_once():
+    grouped = [kind for kinds in cp.KIND_GROUPS.values() for kind in kinds]
+    assert sorted(grouped) == sorted(cp.KINDS) and len(grouped) == len(set(grouped))
+    import yaml
+
+    doc = yaml.safe_load(credential_scan.DOCUMENTATION)["options"]["fail_on_kinds"]
+    assert doc["choices"] == [*cp.KIND_GROUPS, *cp.KINDS]
