@@ -20,7 +20,8 @@ or phase 1 (role, policy, profile, secret, alarms) now, and the order that makes
   secret phase 1 made, and a job in production is watched by phase 1's deadline alarm.
 
 A forced rollback (a reason given) is recorded in a log of JSON lines, read back here. Pure
-functions over loaded dicts, except :func:`load_static_keys` and :func:`load_forced_log`."""
+functions over loaded dicts, except :func:`load_forced_log` (the key-retirement ledger is loaded by
+:mod:`static_keys_ledger`, with :func:`_load_json`)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,6 @@ import json
 from ansible_collections.jram.dumphost.plugins.module_utils.cutover_phases import PHASES
 from ansible_collections.jram.dumphost.plugins.module_utils.errors import LedgerError
 
-STATIC_KEYS_PATH = "/var/lib/dumpjob/static_keys.json"
-STATIC_KEYS_VERSION = 1
 FORCED_LOG_PATH = "/var/lib/dumpjob/forced_rollbacks.log"
 PRODUCTION = ("cutover", "retired")
 # Key states in which the host no longer holds the key (roles/static_keys: retired, rolled_back, deleted).
@@ -85,23 +84,6 @@ def _load_json(path: str, what: str):
         return json.loads(text)
     except ValueError as exc:
         raise LedgerError(f"the {what} {path} is not valid JSON ({exc}): restore it from a backup") from None
-
-
-def load_static_keys(path: str) -> dict:
-    """The key-retirement ledger at ``path``; an empty one when the file does not exist (no key retired)."""
-    data = _load_json(path, "key-retirement ledger")
-    if data is None:
-        return {"version": STATIC_KEYS_VERSION, "users": {}, "events": []}
-    if not isinstance(data, dict) or not isinstance(data.get("users"), dict):
-        raise LedgerError(f"the key-retirement ledger {path} has no 'users' object: restore it from a backup")
-    if data.get("version") != STATIC_KEYS_VERSION:
-        raise LedgerError(f"the key-retirement ledger {path} has version {data.get('version')!r}, this collection "
-                          f"reads version {STATIC_KEYS_VERSION}: upgrade the collection")
-    for user, entry in data["users"].items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("state"), str):
-            raise LedgerError(f"the key-retirement ledger {path}: the entry of user {user!r} has no state: fix it "
-                              "by hand or restore the file from a backup")
-    return data
 
 
 def key_states(keys_ledger: dict) -> dict:

@@ -13,7 +13,7 @@ version_added: 0.1.0
 description:
   - Reads, on the dump host, the cutover ledger (O(cutover_ledger), each job's phase and moves, read under
     the ledger's lock with its version check) and the key-retirement ledger (O(static_keys_ledger), written
-    by the C(jram.dumphost.static_keys) role), and returns what they say as data, for playbooks to decide on
+    by the C(jram.dumphost.static_keys) role, read the same way), and returns what they say as data, for playbooks to decide on
     instead of parsing the files in Jinja.
   - Per job - its phase, since when, its latest move and whether that move was a rollback; the jobs past
     C(legacy), in C(cutover), C(retired), in production (either); whether static keys are retired and whose.
@@ -161,6 +161,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.jram.dumphost.plugins.module_utils import cutover_ledger as ledger_mod
 from ansible_collections.jram.dumphost.plugins.module_utils import rollback_guard as guard
+from ansible_collections.jram.dumphost.plugins.module_utils import static_keys_ledger as keys_ledger
 from ansible_collections.jram.dumphost.plugins.module_utils.errors import CutoverError
 
 
@@ -170,7 +171,8 @@ def read(params: dict) -> dict:
     with ledger_mod.locked(path):
         ledger = ledger_mod.load(path)
     states = guard.job_states(ledger)
-    keys = guard.key_states(guard.load_static_keys(params["static_keys_ledger"]))
+    with keys_ledger.locked(params["static_keys_ledger"]):
+        keys = guard.key_states(keys_ledger.load(params["static_keys_ledger"]))
     past = guard.jobs_in(states, "parallel", "cutover", "retired")
     return {
         "jobs": states,
@@ -192,7 +194,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             cutover_ledger=dict(type="path", default=ledger_mod.DEFAULT_PATH),
-            static_keys_ledger=dict(type="path", default=guard.STATIC_KEYS_PATH),
+            static_keys_ledger=dict(type="path", default=keys_ledger.DEFAULT_PATH),
             forced_log=dict(type="path", default=guard.FORCED_LOG_PATH),
         ),
         supports_check_mode=True,
