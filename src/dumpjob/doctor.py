@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import aws, db, mysqldump
+from . import aws, compress, db, mysqldump
 from .config import Job
 from .errors import DumpJobError
 from .keys import run_time
@@ -92,8 +92,29 @@ def identity(sess) -> Found:
                  source=credentials.method)
 
 
+def compression(job: Job) -> Found:
+    """The codec a run of the job will use: for gzip, which deflate implementation (isal, else zlib)."""
+    spec = job.compression
+    threads = compress.threads_for(spec)
+    if spec.type == "zstd":
+        try:
+            import zstandard
+        except ImportError:
+            raise DumpJobError("compression zstd needs the 'zstandard' package, which is not installed; install "
+                               "dumpjob[zstd] or use gzip") from None
+        return Found(f"zstd level {spec.level} (zstandard {zstandard.__version__}), {threads} threads",
+                     codec="zstd", implementation="zstandard", implementation_version=zstandard.__version__)
+    impl = compress.deflate_implementation()
+    note = ""
+    if impl.name == "zlib":
+        why = "DUMPJOB_DEFLATE=zlib asks for it" if os.environ.get("DUMPJOB_DEFLATE") else "'isal' is not installed"
+        note = f"; the standard library's zlib ({why}) runs many times slower than isal"
+    return Found(f"gzip through {impl.describe(spec.level)}, {threads} threads{note}", codec="gzip",
+                 deflate=impl.name, implementation=impl.name, implementation_version=impl.version)
+
+
 def check_job(job: Job, sess, log: Logger) -> list[dict[str, Any]]:
-    checks: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = [_check("compression", lambda: compression(job))]
     sm = aws.client(sess, "secretsmanager", attempts=2)
     state: dict[str, Any] = {}
 

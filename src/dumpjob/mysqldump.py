@@ -197,6 +197,7 @@ class DumpProcess:
     argv: list[str]
     private_dir: Optional[str] = None
     stderr_lines: list[str] = field(default_factory=list)
+    pipe_size: int = 0  # of the stdout pipe, once grown
     _stderr_thread: Optional[threading.Thread] = None
 
     @classmethod
@@ -234,7 +235,7 @@ class DumpProcess:
         dump = cls(proc=proc, argv=argv, private_dir=private_dir)
         dump._stderr_thread = threading.Thread(target=dump._read_stderr, name="mysqldump-stderr", daemon=True)
         dump._stderr_thread.start()
-        _grow_pipe(proc.stdout.fileno())
+        dump.pipe_size = _grow_pipe(proc.stdout.fileno())
         return dump
 
     def _read_stderr(self) -> None:
@@ -312,12 +313,14 @@ def failure(returncode: int, stderr_lines: list[str], extra_harmless: tuple[str,
                           "add a pattern for it to 'harmless_warnings'")
 
 
-def _grow_pipe(fd: int) -> None:
+def _grow_pipe(fd: int) -> int:
+    """Grow the pipe to 1 MiB (what an unprivileged process may, by default); its size, 0 if unknown."""
     try:
         import fcntl
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+        return fcntl.fcntl(fd, getattr(fcntl, "F_GETPIPE_SZ", 1032))
     except OSError:
-        pass
+        return 0
 
 
 def _cleanup(private_dir: Optional[str]) -> None:

@@ -34,6 +34,7 @@ from .scan import DumpScanner
 from .upload import CompleteError, MultipartUpload, abort_stale, storage_error
 
 BLOCK = 1 << 20
+PIPE_GATHER = 256 << 10  # a read shorter than this found the pipe nearly empty
 
 
 class Progress:
@@ -141,9 +142,15 @@ class _Run:
         self.previous_manifest: Optional[bytes] = None  # what the key's manifest was before ours
         self.manifest_written = False
         self.decided = False  # the upload was completed, or may have been: nothing left to abort
+        self.codec_cpu: Optional[float] = None
 
     # -- the shared frame -------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
+        self.deflate = compress.deflate_implementation() if self.job.compression.type == "gzip" else None
+        if self.deflate is not None:
+            self.log.info("compression", f"gzip through {self.deflate.describe(self.job.compression.level)}, "
+                          f"{compress.threads_for(self.job.compression)} threads", deflate=self.deflate.name,
+                          deflate_version=self.deflate.version)
         sm = aws.client(self.sess, "secretsmanager")
         client = mysqldump.detect_client(self.job.mysqldump) if self.job.kind == "mysqldump" else None
         database = self.job.database if self.job.kind == "query" else None
@@ -205,11 +212,12 @@ class _Run:
     def _stream(self, upload: MultipartUpload, produce: Callable) -> dict[str, Any]:
         """Run `produce(sink)` into compressor and upload, and wait for every part; the caller
         aborts the upload when this raises."""
-        compressor = compress.make(self.job.compression, self._emitter(upload))
+        compressor = compress.make(self.job.compression, self._emitter(upload), self.deflate)
         self.progress.start()
         try:
             details = produce(compressor.feed)
             compressor.finish()
+            self.codec_cpu = compressor.cpu_seconds
             upload.finish_parts()
             return details
         except BaseException:
@@ -271,25 +279,33 @@ class _Run:
                                            self.job.work_dir)
         self.log.info("mysqldump", f"{client.version_line} started", flags=dump.public_flags(), pid=dump.proc.pid)
         raw = 0
+        # mysqldump writes in pieces of a few KiB; read at once, the pipe hands them over one by
+        # one (tens of thousands of reads per GiB, each a trip through this loop). With a 1 MiB
+        # pipe, a short pause after a short read lets it gather a few hundred KiB first, still far
+        # from full, so mysqldump never waits on it.
+        pause = 0.001 if dump.pipe_size >= BLOCK else 0.0
         try:
             fd = dump.stdout_fd
             pending: list[bytes] = []
             size = 0
             while True:
-                chunk = os.read(fd, BLOCK)
+                chunk = os.read(fd, BLOCK - size)
                 if not chunk:
                     pending.append(first_line.flush())
                     break
                 chunk = first_line.feed(chunk)
                 pending.append(chunk)
                 size += len(chunk)
-                if size >= BLOCK:
-                    data = b"".join(pending)
-                    pending, size = [], 0
-                    scanner.feed(data)
-                    feed(data)
-                    raw += len(data)
-                    self.progress.raw, self.progress.table = raw, scanner.table
+                if size < BLOCK:
+                    if pause and len(chunk) < PIPE_GATHER:
+                        time.sleep(pause)
+                    continue
+                data = b"".join(pending) if len(pending) > 1 else pending[0]
+                pending, size = [], 0
+                scanner.feed(data)
+                feed(data)
+                raw += len(data)
+                self.progress.raw, self.progress.table = raw, scanner.table
             data = b"".join(pending)
             if data:
                 scanner.feed(data)
@@ -423,7 +439,8 @@ class _Run:
             self.log.warning("signal", f"{signal.Signals(self.guard.received).name} arrived while publishing; the "
                              "dump was published in full first")
         self._pause("published")
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        usage, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak = usage.ru_maxrss / 1024
         seconds = time.monotonic() - self.t0
         return {
             "ok": True, "job": self.job.name, "url": self.url, "bucket": self.job.bucket, "key": self.key,
@@ -432,6 +449,12 @@ class _Run:
             "parts": len(upload.parts), "rows": sum(details["tables"].values()), "tables": len(details["tables"]),
             "mib_per_s": round(details["raw_bytes"] / 2**20 / seconds, 1) if seconds else None,
             "peak_rss_mib": round(peak, 1),
+            # where the CPU went: this process (all its threads), its children (mysqldump), the reading
+            # thread (reading, scanning, hashing, spooling), the codec's workers
+            "cpu_seconds": {"process": round(usage.ru_utime + usage.ru_stime, 3),
+                            "main_thread": round(time.thread_time(), 3),
+                            "children": round(children.ru_utime + children.ru_stime, 3),
+                            "codec": None if self.codec_cpu is None else round(self.codec_cpu, 3)},
         }
 
     def _resolve_complete(self, upload: MultipartUpload, exc: CompleteError) -> None:

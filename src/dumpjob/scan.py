@@ -2,9 +2,11 @@
 
 Fast and exact because mysqldump never writes a raw line break inside a value: a statement ends
 at the first ";\\n" and a line begins only where mysqldump began one. MariaDB's client writes one
-row per line after `INSERT INTO t VALUES` (rows are counted as "\\n(" with bytes.count); Oracle's
-client writes a whole extended INSERT on one line (rows are counted string-aware, outside quotes).
-Memory is bounded: only a short incomplete line is carried between chunks."""
+row per line after `INSERT INTO t VALUES`, so the rows of a statement are the line breaks before
+its ");\\n" (one bytes.find and one single-byte bytes.count per statement or block, in C over the
+whole block); Oracle's client writes a whole extended INSERT on one line (rows are counted
+string-aware, outside quotes). Memory and copies are bounded: only a short incomplete line outside
+the rows is carried between chunks, and only it is joined with the next chunk's first line."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ class DumpScanner:
         self.multi_database = multi_database
         self._state = "outside"  # outside | lines (row per line) | tuples (one-line INSERT)
         self._carry = b""
+        self._edge = b""  # rows per line: the last two bytes of the last chunk
         self._skip_line = False
         self._in_string = False
         self._escape = False
@@ -40,9 +43,20 @@ class DumpScanner:
         if not chunk:
             return
         self._tail = (self._tail + chunk[-512:])[-512:]
-        data = self._carry + chunk if self._carry else chunk
-        self._carry = b""
-        pos = 0
+        start = 0
+        if self._carry:
+            # Complete the carried line with the chunk's first line only; the rest is read in place.
+            nl = chunk.find(b"\n")
+            start = len(chunk) if nl < 0 else nl + 1
+            head, self._carry = self._carry + chunk[:start], b""
+            self._run(head, 0)
+            if self._carry or start == len(chunk):  # a line still unfinished: nothing left to read
+                if start < len(chunk):
+                    self._carry += chunk[start:]
+                return
+        self._run(chunk, start)
+
+    def _run(self, data: bytes, pos: int) -> None:
         end = len(data)
         while pos < end:
             if self._state == "lines":
@@ -109,16 +123,23 @@ class DumpScanner:
         return pos + m.end()
 
     def _rows_per_line(self, data: bytes, pos: int) -> int:
-        stop = data.find(b";\n", pos)
+        # "VALUES\n(...),\n(...);\n": each row line starts after a line break, and the statement
+        # ends at the first ");\n" (a value holds no raw line break). The rows are the line breaks
+        # before it. The last two bytes of a chunk are kept to see a ");\n" split across chunks.
+        edge, self._edge = self._edge, b""
+        if edge:
+            k = (edge + data[pos:pos + 2]).find(b");\n")
+            if k >= 0:  # it spans the chunks: the line breaks before it were counted already
+                self._state = "outside"
+                return pos + k + 3 - len(edge)
+        stop = data.find(b");\n", pos)
         if stop < 0:
-            # keep a final "\n" or ";" so that a "\n(" or ";\n" split across chunks is still seen
-            limit = len(data) - 1 if data.endswith((b"\n", b";")) else len(data)
-            self.rows[self.table] += data.count(b"\n(", pos, limit)
-            self._carry = data[limit:]
+            self.rows[self.table] += data.count(b"\n", pos)
+            self._edge = (edge + data[max(pos, len(data) - 2):])[-2:]
             return len(data)
-        self.rows[self.table] += data.count(b"\n(", pos, stop)
+        self.rows[self.table] += data.count(b"\n", pos, stop)
         self._state = "outside"
-        return stop + 2
+        return stop + 3
 
     def _tuples(self, data: bytes, pos: int) -> int:
         stop = data.find(b";\n", pos)
