@@ -17,9 +17,9 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from botocore.exceptions import ClientError
@@ -89,15 +89,12 @@ class Phase3:
                 break
             assert time.time() < deadline and self._imds.poll() is None, "the IMDS emulator did not start"
             time.sleep(0.2)
-        # phase 2 (the host) does not depend on phase 1 (AWS): run them side by side
-        runs: dict[str, PlayRun] = {}
-        threads = [threading.Thread(target=lambda p=p: runs.__setitem__(p, self.play(p)))
-                   for p in ("phase1_infra.yml", "phase2_parallel.yml")]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        for playbook, run in runs.items():
+        # phase 2 (the host) does not depend on phase 1 (AWS): run them side by side; a run that
+        # raised (timed out) fails here, not as a missing phase later
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            runs = {p: pool.submit(self.play, p) for p in ("phase1_infra.yml", "phase2_parallel.yml")}
+        for playbook, future in runs.items():
+            run = future.result()
             assert run.rc == 0, f"{playbook} failed:\n{run.out[-6000:]}"
 
     def destroy(self) -> list[str]:
