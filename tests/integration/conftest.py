@@ -4,6 +4,8 @@ ec2-user is used as it is and reinstalled byte for byte when a test left it chan
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from cutover_host import CRON_USER, FIRED, FIRED_DIR, OUR_CRON_D, OURS, STUB, STUB_DIR, Ansible
 
@@ -47,3 +49,25 @@ def dumphost(sandbox):
 @pytest.fixture
 def ansible(sandbox, tmp_path):
     return Ansible(sandbox, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def phase3_keys(sandbox, fresh_host, aws_env, tmp_path_factory, request):
+    """The module's Phase3 environment (phase3_host: phase 1 and phase 2 done, an instance record and
+    IMDS emulator of its own) and ec2-user's static key of its own (test_static_keys.Keys), removed
+    afterwards, the host's metadata rule set included."""
+    from phase3_host import Phase3
+    from test_static_keys import Keys
+
+    p3 = Phase3(sandbox, fresh_host, aws_env, tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]))
+    keys = Keys(p3)
+    try:
+        p3.create()
+        keys.create()
+        yield p3, keys
+    finally:
+        keys.destroy()
+        problems = p3.destroy()
+        assert not problems, problems
+        left = subprocess.run(["nft", "list", "table", "inet", p3.imds_table], capture_output=True).returncode == 0
+        assert not left, f"table inet {p3.imds_table} is left in this machine's network namespace"

@@ -71,18 +71,8 @@ def _why(run) -> str:
 
 
 @pytest.fixture(scope="module")
-def world(sandbox, fresh_host, aws_env, tmp_path_factory):
-    p3 = Phase3(sandbox, fresh_host, aws_env, tmp_path_factory.mktemp("imds-access"))
-    keys = Keys(p3)
-    try:
-        p3.create()
-        keys.create()
-        yield World(p3, keys)
-    finally:
-        keys.destroy()
-        problems = p3.destroy()
-        assert not problems, problems
-        assert World(p3, keys).table() is None, "the host's table is left in this machine's network namespace"
+def world(phase3_keys):
+    return World(*phase3_keys)
 
 
 # --- in the order of the operator's journey --------------------------------------------------
