@@ -131,6 +131,19 @@ def test_plan_refuses_what_gives_no_alarm(extra, words):
         da.plan(params(**extra), WINTER)
 
 
+def test_the_evaluation_window_is_compared_only_when_the_endpoint_reports_it():
+    """moto stores the window but does not report it (verify_evaluation_window: false); AWS does."""
+    desired, _fields, _dst = da.plan(params(), WINTER)
+    moved = dict(desired, EvaluationWindow={"WallClockWindow": {"Timezone": "+03:00"}})
+    unreported = {k: v for k, v in desired.items() if k != "EvaluationWindow"}
+    for verify, expected in ((True, [False, True, True]), (False, [False, False, False])):
+        after = da.comparable(desired, verify)
+        found = [da.differs(da.comparable(described, verify), after, verify)
+                 for described in (desired, moved, unreported)]
+        assert found == expected, verify
+    assert da.differs(None, da.comparable(desired, True), True)
+
+
 def module_args(url: str, name: str, **extra) -> dict:
     return {"name": name, "namespace": "JRAM/DumpHost", "dimensions": {"Job": "basis"}, "schedule": "30 5 * * *",
             "timezone": "Asia/Tokyo", "verify_evaluation_window": False, "endpoint_url": url, "region": REGION,
