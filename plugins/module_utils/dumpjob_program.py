@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import json
 
+from ansible_collections.jram.dumphost.plugins.module_utils.errors import HostError
+
 CRON_ENVIRONMENT = ('exec /usr/bin/env -i HOME="$HOME" USER="$USER" LOGNAME="$LOGNAME" SHELL=/bin/sh '
                     'PATH=/usr/bin:/bin LANG=C.UTF-8 "$0" "$@"')
 
+# The doctor's check names (docs/dumpjob.md, "doctor --json"); bucket stands for every bucket:<prefix>.
+CHECKS = ("instance_role", "aws_identity", "config", "secret", "database", "privileges", "flavour", "bucket")
 # The doctor's flavour check (docs/dumpjob.md, "doctor --json"): what each job's dump will use.
 FLAVOUR_FIELDS = ("client", "client_flavour", "server_flavour", "server_version", "mode")
 NO_FLAVOUR_CHECK = ("no flavour check: a query job uses no mysqldump client, or this dumpjob's doctor predates the "
@@ -34,6 +38,17 @@ def command(program, run_as="", runuser=None, cron_environment=True):
     if run_as:
         argv = [runuser, "-u", run_as, "--", *argv]
     return argv
+
+
+def runuser(module, run_as):
+    """The path of runuser on the host when the program runs as another user (`run_as`), else None;
+    raises HostError when it is missing."""
+    if not run_as:
+        return None
+    path = module.get_bin_path("runuser")
+    if not path:
+        raise HostError("runuser is not installed on the host: install util-linux, or set run_as: ''")
+    return path
 
 
 def answer(stdout):
@@ -110,3 +125,47 @@ def describe(job, entry, blocking=None):
         return line if entry["ok"] else f"{line}, refused: {entry['reason']}"
     why = f"{blocking.get('name')}: {blocking.get('reason')}" if blocking else entry["reason"] or "no reason given"
     return f"{job}: client {client}; server not reached, so the mode is not known yet ({why})"
+
+
+def gates(name, gate_checks):
+    """Whether a check gates: `gate_checks` None gates on every check; `bucket` stands for every
+    `bucket:<prefix>`."""
+    return gate_checks is None or name.split(":", 1)[0] in gate_checks
+
+
+def findings(report, gate_checks=None, expected_role=None):
+    """(findings, other) of a doctor report, each a list of one-line strings.
+
+    findings: the failing host checks that gate (`name: reason`); when `expected_role` is given, a
+    passing `instance_role` check that names another role and a passing `aws_identity` check whose
+    credentials are not that role's from the instance role; the failing job checks that gate
+    (`job: name: reason`). other: the failing checks that do not gate."""
+    host, jobs, other = [], [], []
+    for check in failed_checks(report):
+        line = ": ".join(str(v) for v in (check["job"], check["name"], check["reason"]) if v is not None)
+        if not gates(check["name"] or "", gate_checks):
+            other.append(line)
+        else:
+            (host if check["job"] is None else jobs).append(line)
+    return host + wrong_role(report, gate_checks, expected_role) + jobs, other
+
+
+def wrong_role(report, gate_checks, expected_role):
+    """Passing identity checks that show another role than `expected_role` (none without one)."""
+    if not expected_role:
+        return []
+    host = {c.get("name"): c for c in report.get("checks", []) if c.get("ok")}
+    out = []
+    role = host.get("instance_role")
+    if role and gates("instance_role", gate_checks) and role.get("role") != expected_role:
+        out.append(f"instance_role: {role.get('reason')}, expected role {expected_role}")
+    identity = host.get("aws_identity")
+    if identity and gates("aws_identity", gate_checks) and (
+            identity.get("role") != expected_role or identity.get("source") != "iam-role"):
+        out.append(f"aws_identity: {identity.get('reason')}, expected the instance role {expected_role}")
+    return out
+
+
+def passed(report):
+    """The reason of every passing host check, by check name."""
+    return {c.get("name"): c.get("reason") for c in report.get("checks", []) if c.get("ok")}

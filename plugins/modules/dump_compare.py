@@ -193,6 +193,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.jram.dumphost.plugins.module_utils import crontab_edit as edit
 from ansible_collections.jram.dumphost.plugins.module_utils import cutover_ledger as ledger_mod
+from ansible_collections.jram.dumphost.plugins.module_utils import dumpjob_program
 from ansible_collections.jram.dumphost.plugins.module_utils.errors import CutoverError, HostError, InvalidOptionError
 
 # dumpjob exit codes (docs/dumpjob.md) that mean "the day's object is not there or not whole",
@@ -212,12 +213,8 @@ class Dumpjob:
         if not os.access(program, os.X_OK):
             raise HostError(f"{program} (dumpjob_bin) is not an executable on the host: install the dump program "
                             "first (role jram.dumphost.dumpjob, phase 2)")
-        self.prefix = [program]
-        if run_as:
-            runuser = module.get_bin_path("runuser")
-            if not runuser:
-                raise HostError("runuser is not installed on the host: install util-linux, or set run_as: ''")
-            self.prefix = [runuser, "-u", run_as, "--", program]
+        self.prefix = dumpjob_program.command(program, run_as, dumpjob_program.runuser(module, run_as),
+                                              cron_environment=False)
         self.config = ["--config", config] if config else []
 
     def call(self, *argv):

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 
 # Copyright: JRAM infrastructure team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -51,6 +50,19 @@ options:
     description:
       - The job file, when not the program's default C(/etc/dumpjob/jobs.yml).
     type: path
+  gate_checks:
+    description:
+      - The checks whose failure is a finding (RV(findings)); the others' failures are RV(other_findings).
+        C(bucket) stands for every C(bucket:<prefix>). Omitted, every check gates.
+    type: list
+    elements: str
+    choices: [instance_role, aws_identity, config, secret, database, privileges, flavour, bucket]
+  expected_role:
+    description:
+      - The IAM role the host must see. A passing C(instance_role) check that names another role, or a
+        passing C(aws_identity) check whose credentials are not this role's from the instance role, is
+        then a finding too (when those checks gate).
+    type: str
 notes:
   - Needs root (C(become=true)) to switch to O(run_as).
   - Supports check mode fully - it only reads - and returns the same as outside it.
@@ -70,6 +82,14 @@ EXAMPLES = r"""
 - name: Show the client and the mode each job will use
   ansible.builtin.debug:
     msg: "{{ doctor.summary }}"
+
+- name: Require the instance role, its identity, and each job's secret and prefixes (phase 3's gate)
+  jram.dumphost.dumpjob_doctor_info:
+    gate_checks: [instance_role, aws_identity, secret, bucket]
+    expected_role: jram-dumphost
+  become: true
+  register: phase3_doctor
+  failed_when: phase3_doctor.findings | length > 0
 
 - name: Require a passing doctor for one job, as the program's user with cron's environment
   jram.dumphost.dumpjob_doctor_info:
@@ -145,6 +165,26 @@ flavour:
       ok: true
       reason: "MariaDB client, MySQL server: MySQL-compatible flags, the sandbox-mode line dropped"
       summary: "basis: client mysqldump  Ver 10.19 Distrib 10.5.25-MariaDB, for Linux (x86_64) (mariadb), server mysql 8.0.39: mode mariadb-client-mysql-server"
+findings:
+  description:
+    - "One line per failing check that gates (O(gate_checks)) - host checks C(name: reason) first, then
+      an identity that is not O(expected_role)'s, then job checks C(job: name: reason)."
+    - When the program did not report, the one line saying why.
+  returned: always
+  type: list
+  elements: str
+  sample: ["basis: secret: reading secret 'rds/basis' failed: AccessDeniedException"]
+other_findings:
+  description: One line per failing check that does not gate, in the form of RV(findings).
+  returned: always
+  type: list
+  elements: str
+  sample: ["basis: database: cannot connect to db.example.internal:3306"]
+passed:
+  description: The reason of every passing host check, by check name.
+  returned: always
+  type: dict
+  sample: {instance_role: "instance role 'jram-dumphost' (IMDSv2)"}
 summary:
   description: The C(summary) line of every job's flavour, in job order (or why there is none).
   returned: always
@@ -156,16 +196,21 @@ summary:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.jram.dumphost.plugins.module_utils import dumpjob_program as program
 from ansible_collections.jram.dumphost.plugins.module_utils.errors import HostError
 
 
+def no_report(installed, exit_code, error, summary):
+    """The answer when the program gave no report: the reason is the one finding."""
+    return {"installed": installed, "ok": False, "exit_code": exit_code, "report": {}, "failed_checks": [],
+            "flavour": {}, "error": error, "summary": [summary], "findings": [summary], "other_findings": [],
+            "passed": {}}
+
+
 def not_installed(path):
-    return {"installed": False, "ok": False, "exit_code": None, "report": {}, "failed_checks": [], "flavour": {},
-            "error": f"{path} (dumpjob_bin) is not an executable on the host: install the dump program first "
-                     "(role jram.dumphost.dumpjob, phase 2)",
-            "summary": [f"dumpjob is not installed at {path} yet"]}
+    return no_report(False, None, f"{path} (dumpjob_bin) is not an executable on the host: install the dump program "
+                                  "first (role jram.dumphost.dumpjob, phase 2)",
+                     f"dumpjob is not installed at {path} yet")
 
 
 def doctor(module):
@@ -173,11 +218,7 @@ def doctor(module):
     p = module.params
     if not os.access(p["dumpjob_bin"], os.X_OK):
         return not_installed(p["dumpjob_bin"])
-    runuser = None
-    if p["run_as"]:
-        runuser = module.get_bin_path("runuser")
-        if not runuser:
-            raise HostError("runuser is not installed on the host: install util-linux, or set run_as: ''")
+    runuser = program.runuser(module, p["run_as"])
     argv = [*program.command(p["dumpjob_bin"], p["run_as"], runuser, p["cron_environment"]), "doctor"]
     if p["job"]:
         argv.append(p["job"])
@@ -190,12 +231,13 @@ def doctor(module):
         raise HostError(f"dumpjob doctor gave no JSON answer (exit {rc}): {program.last_line(err) or 'no output'}")
     if "jobs" not in answer:  # the program refused to run: its one-line error answer
         error = answer.get("error") or program.last_line(err)
-        return {"installed": True, "ok": False, "exit_code": rc, "report": {}, "failed_checks": [], "flavour": {},
-                "error": error, "summary": [f"dumpjob doctor did not report (exit {rc}): {error}"]}
+        return no_report(True, rc, error, f"dumpjob doctor did not report (exit {rc}): {error}")
     flavour = program.flavour(answer)
+    found, other = program.findings(answer, p["gate_checks"], p["expected_role"])
     return {"installed": True, "ok": bool(answer.get("ok")) and rc == 0, "exit_code": rc, "report": answer,
             "error": None, "failed_checks": program.failed_checks(answer), "flavour": flavour,
-            "summary": [entry["summary"] for entry in flavour.values()]}
+            "summary": [entry["summary"] for entry in flavour.values()], "findings": found, "other_findings": other,
+            "passed": program.passed(answer)}
 
 
 def main():
@@ -206,6 +248,8 @@ def main():
             cron_environment=dict(type="bool", default=True),
             dumpjob_bin=dict(type="path", default="/usr/local/bin/dumpjob"),
             config=dict(type="path"),
+            gate_checks=dict(type="list", elements="str", choices=list(program.CHECKS)),
+            expected_role=dict(type="str"),
         ),
         supports_check_mode=True,
     )
