@@ -3,14 +3,17 @@
 gzip: one gzip member made of independently deflated 1 MiB blocks, each primed with the last
 32 KiB of the block before (pigz's method), so the stream is a single ordinary gzip file that
 `gunzip` and every gzip library read. The blocks deflate in parallel threads (each library
-releases the GIL) with ISA-L (the `isal` package) when it is installed, else with the standard
-library's zlib. With ISA-L each block's CRC-32 is computed by its worker and combined in order
-(crc32_combine), so the reading thread only hands blocks over. zstd: one zstd frame
+releases the GIL) with zlib-ng (the `zlib-ng` package) when it is installed, else with the
+standard library's zlib. With zlib-ng each block's CRC-32 is computed by its worker and combined
+in order (crc32_combine), so the reading thread only hands blocks over. zstd: one zstd frame
 from the zstandard library's own worker threads.
 
-The job's `compression.level` keeps gzip's scale 1-9 (1 fastest, 9 smallest). zlib takes it as
-it is; ISA-L has four levels, mapped 1-2 → 0, 3-5 → 1, 6-7 → 2, 8-9 → 3: the default 6 (ISA-L 2)
-writes about 8 % more than zlib's level 6 on a mysqldump stream, at about 16 times its speed."""
+The job's `compression.level` keeps gzip's scale 1-9 (1 fastest, 9 smallest) and its meaning:
+6, the default, is the balance, about the size of `gzip -6`. zlib takes it as it is. zlib-ng's
+levels are faster and stronger than zlib's of the same number, so they are mapped 1-2 → 1,
+3-4 → 2, 5-6 → 3, 7 → 4, 8 → 6, 9 → 9: the default 6 (zlib-ng 3) writes about 5 % more than
+`gzip -6` on the benchmark's 1.1 GiB dump at about 3-5 times zlib's speed (zlib-ng 2 and ISA-L's
+fastest levels were 12-14 % larger, see docs/dumpjob.md, "Performance")."""
 
 from __future__ import annotations
 
@@ -31,14 +34,14 @@ from .errors import ConfigError
 BLOCK = 1 << 20
 WINDOW = 32 * 1024
 Emit = Callable[[bytes], None]
-ISAL_LEVELS = {1: 0, 2: 0, 3: 1, 4: 1, 5: 1, 6: 2, 7: 2, 8: 3, 9: 3}
+ZLIB_NG_LEVELS = {1: 1, 2: 1, 3: 2, 4: 2, 5: 3, 6: 3, 7: 4, 8: 6, 9: 9}
 
 
 @dataclass(frozen=True)
 class Deflate:
     """A raw-deflate implementation: `zlib` is a module with zlib's compressobj/crc32/crc32_combine."""
 
-    name: str  # isal | zlib
+    name: str  # zlib-ng | zlib
     version: str
     zlib: ModuleType
     levels: Optional[dict[int, int]] = None  # gzip level → the library's, when its scale differs
@@ -53,21 +56,21 @@ class Deflate:
 
 def deflate_implementation(prefer: Optional[str] = None) -> Deflate:
     """The deflate library gzip runs on: `prefer` (default: the environment's DUMPJOB_DEFLATE, to
-    measure one against the other), else ISA-L when the `isal` package is installed, else zlib."""
+    measure one against the other), else zlib-ng when the `zlib-ng` package is installed, else zlib."""
     prefer = prefer or os.environ.get("DUMPJOB_DEFLATE") or None
-    if prefer not in (None, "isal", "zlib"):
-        raise ConfigError(f"DUMPJOB_DEFLATE={prefer!r} names no deflate implementation; use isal or zlib, or unset "
-                          "it")
+    if prefer not in (None, "zlib-ng", "zlib"):
+        raise ConfigError(f"DUMPJOB_DEFLATE={prefer!r} names no deflate implementation; use zlib-ng or zlib, or "
+                          "unset it")
     if prefer != "zlib":
         try:
-            import isal
-            from isal import isal_zlib
+            import zlib_ng
+            from zlib_ng import zlib_ng as zlib_ng_module
         except ImportError:
-            if prefer == "isal":
-                raise ConfigError("DUMPJOB_DEFLATE=isal but the 'isal' package is not installed; install it or "
-                                  "unset DUMPJOB_DEFLATE") from None
+            if prefer == "zlib-ng":
+                raise ConfigError("DUMPJOB_DEFLATE=zlib-ng but the 'zlib-ng' package is not installed; install it "
+                                  "or unset DUMPJOB_DEFLATE") from None
         else:
-            return Deflate("isal", isal.__version__, isal_zlib, ISAL_LEVELS)
+            return Deflate("zlib-ng", zlib_ng.__version__, zlib_ng_module, ZLIB_NG_LEVELS)
     return Deflate("zlib", zlib.ZLIB_RUNTIME_VERSION, zlib)
 
 
@@ -82,12 +85,12 @@ class GzipParallel:
         self.emit = emit
         self.crc = 0
         self.size = 0
-        self.cpu_seconds = 0.0  # the workers' CPU time spent deflating (and CRC-32 with ISA-L)
+        self.cpu_seconds = 0.0  # the workers' CPU time spent deflating (and CRC-32 with zlib-ng)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gzip")
         self._pending: deque[Future] = deque()
         self._max_pending = threads * 2 + 1
         self._previous_tail = b""
-        # stdlib zlib has no crc32_combine: there the CRC is computed here, in order
+        # the standard library's zlib has no crc32_combine: there the CRC is computed here, in order
         self._combine = getattr(self.implementation.zlib, "crc32_combine", None)
         xfl = 2 if level == 9 else 4 if level == 1 else 0
         self.emit(b"\x1f\x8b\x08\x00\x00\x00\x00\x00" + bytes([xfl, 3]))  # no name, mtime 0, OS unix

@@ -93,7 +93,7 @@ def identity(sess) -> Found:
 
 
 def compression(job: Job) -> Found:
-    """The codec a run of the job will use: for gzip, which deflate implementation (isal, else zlib)."""
+    """The codec a run of the job will use: for gzip, which deflate implementation (zlib-ng, else zlib)."""
     spec = job.compression
     threads = compress.threads_for(spec)
     if spec.type == "zstd":
@@ -107,8 +107,8 @@ def compression(job: Job) -> Found:
     impl = compress.deflate_implementation()
     note = ""
     if impl.name == "zlib":
-        why = "DUMPJOB_DEFLATE=zlib asks for it" if os.environ.get("DUMPJOB_DEFLATE") else "'isal' is not installed"
-        note = f"; the standard library's zlib ({why}) runs many times slower than isal"
+        why = "DUMPJOB_DEFLATE=zlib asks for it" if os.environ.get("DUMPJOB_DEFLATE") else "'zlib-ng' is not installed"
+        note = f"; the standard library's zlib ({why}) runs many times slower than zlib-ng"
     return Found(f"gzip through {impl.describe(spec.level)}, {threads} threads{note}", codec="gzip",
                  deflate=impl.name, implementation=impl.name, implementation_version=impl.version)
 

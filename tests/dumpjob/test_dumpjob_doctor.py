@@ -130,10 +130,11 @@ def test_doctor_on_an_instance_without_role(private_aws, limited_user, tmp_path)
     assert jobs["good"]["ok"], good
     assert set(good) == {"config", "compression", "secret", "database", "privileges", "flavour", "bucket:dumps/",
                          "bucket:dumps-test/"}
-    # which deflate implementation a run of the job will use (isal, pinned for the host)
+    # which deflate implementation a run of the job will use (zlib-ng, pinned for the host)
     assert good["compression"]["ok"] and (good["compression"]["codec"], good["compression"]["deflate"]) == ("gzip",
-                                                                                                          "isal")
-    assert "gzip through isal" in good["compression"]["reason"] and "(its level 2)" in good["compression"]["reason"]
+                                                                                                          "zlib-ng")
+    assert "gzip through zlib-ng" in good["compression"]["reason"]
+    assert "(its level 3)" in good["compression"]["reason"]
     assert "mariadb" in good["flavour"]["reason"] and "AWSCURRENT" in good["database"]["reason"]
     assert jobs["status"]["ok"] and "EXPLAIN" in _checks(jobs["status"])["privileges"]["reason"]
     missing = _checks(jobs["nosecret"])
@@ -150,8 +151,8 @@ def test_doctor_on_an_instance_without_role(private_aws, limited_user, tmp_path)
 
     text = dumpjob("doctor", "good", "--config", config, env=env)
     assert text.code == 12 and "FAIL instance_role" in text.stdout and "ok   secret" in text.stdout
-    assert "ok   compression" in text.stdout and "gzip through isal" in text.stdout
-    # the fallback, when the environment asks for it (or isal is missing), is named as such
+    assert "ok   compression" in text.stdout and "gzip through zlib-ng" in text.stdout
+    # the fallback, when the environment asks for it (or zlib-ng is missing), is named as such
     fallback = dumpjob("doctor", "good", "--config", config, "--json", env={**env, "DUMPJOB_DEFLATE": "zlib"})
     compression = _checks(fallback.json["jobs"][0])["compression"]
     assert compression["ok"] and compression["deflate"] == "zlib" and "runs many times slower" in compression["reason"]
