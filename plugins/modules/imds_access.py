@@ -186,6 +186,16 @@ probes:
   sample:
     - {user: dumpjob, expect: token, outcome: token}
     - {user: nobody, expect: refused, outcome: refused}
+  contains:
+    user:
+      description: The user probed as.
+      type: str
+    expect:
+      description: What the user had to see.
+      type: str
+    outcome:
+      description: What the user saw (C(skipped) for a refusal of an allowed user, which is not probed).
+      type: str
 actions:
   description: What the run did (in check mode, would do), in order.
   returned: always
@@ -200,9 +210,9 @@ actions:
 import os
 import pwd
 import tempfile
-import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.jram.dumphost.plugins.module_utils import imds_access as rules
 from ansible_collections.jram.dumphost.plugins.module_utils.errors import CutoverError, InvalidOptionError
@@ -211,16 +221,17 @@ NFT_DIRS = ["/usr/sbin", "/sbin"]
 NOT_INSTALLED = "nothing: the rule set is not installed here (phase 3 installs it)"
 PROBE_TIMEOUT = 5
 # The child's exit status: what the probe saw.
-SAW_TOKEN, SAW_REFUSED, SAW_ERROR = 0, 3, 4
+SAW_TOKEN = 0
+SAW_REFUSED = 3
+SAW_ERROR = 4
 
 
 def _token_request(url: str) -> tuple[int, str]:
     """One IMDSv2 token request; (exit status, what was seen). The token is not kept."""
-    # check_probes allows only http(s) URLs
-    request = urllib.request.Request(url.rstrip("/") + "/latest/api/token", method="PUT",  # noqa: S310
-                                     headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})
     try:
-        with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT) as answer:  # noqa: S310
+        with open_url(url.rstrip("/") + "/latest/api/token", method="PUT", timeout=PROBE_TIMEOUT,
+                      headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"}, use_proxy=False,
+                      follow_redirects="none") as answer:
             token = answer.read()
     except Exception as exc:  # any failure is an outcome to report
         cause = getattr(exc, "reason", exc)
@@ -452,8 +463,8 @@ def main():
             users=dict(type="list", elements="str", default=["root"]),
             legacy_jobs=dict(type="dict", default={}),
             job_phases=dict(type="dict", default={}),
-            key_users=dict(type="dict", default={}),
-            key_holders=dict(type="list", elements="str", default=[]),
+            key_users=dict(type="dict", default={}, no_log=False),
+            key_holders=dict(type="list", elements="str", default=[], no_log=False),
             only_if_installed=dict(type="bool", default=False),
             path=dict(type="path", default="/etc/jram-dumphost/imds-access.nft"),
             unit=dict(type="str", default="jram-dumphost-imds.service"),
