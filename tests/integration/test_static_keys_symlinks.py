@@ -1,6 +1,7 @@
-"""roles/static_keys/files/static_keys_host.py runs as root inside ~/.aws, a directory its user
-owns and can change at any moment. On a dump host of its own (the real script, real files, the
-real non-root ec2-user), the user plants symbolic links where root reads and writes: at the
+"""jram.dumphost.static_key_files (its logic: plugins/module_utils/static_key_files.py, standard
+library only) runs as root inside ~/.aws, a directory its user owns and can change at any moment.
+On a dump host of its own (the real code, driven as the module drives it, real files, the real
+non-root ec2-user), the user plants symbolic links where root reads and writes: at the
 temporary file's name at the moment root sets its owner and mode, at ~/.aws/credentials, at ~/.aws
 itself, and a hard link to a root file. Every time the root-owned target keeps its owner, mode and
 content, nothing of it is read into the escrow or printed, and the refusals are one line naming
@@ -13,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "roles/static_keys/files/static_keys_host.py"
-WORK = "/root/jram-itest-static-keys"  # root-only: the script and the attacker's driver
+CODE = Path(__file__).resolve().parents[2] / "plugins/module_utils/static_key_files.py"
+WORK = "/root/jram-itest-static-keys"  # root-only: the code, its driver and the attacker's driver
 ASIDE = "/var/lib/jram-itest-static-keys/aside"
 HOME = "/home/ec2-user"
 AWS = f"{HOME}/.aws"
@@ -24,9 +25,40 @@ KEY_ID = "AKIAZ7QXPCONFIGKEY4Q3"
 CONFIG = ("[default]\nregion = ap-northeast-1\nendpoint_url = http://127.0.0.1:15000\n"
           f"aws_access_key_id = {KEY_ID}\naws_secret_access_key = Cf8Kp2Wq/Lm5Nx7Bv3Ct9Dy4Fu6Gh1Jk0Se+Ta2Q\n")
 
-# The attacker, as an audit hook of the script's own process: right before root's first chown,
-# chmod or rename while a temporary file of the script exists in ~/.aws, that file is replaced by
-# ec2-user's symbolic link to TARGET -- the widest window a user racing the script could hit.
+# What the module's main() does with the code: one operation, a refusal as {"failed": true, "msg"}
+# on one line and exit 1. Usage: static_keys_host.py OPERATION [USER] --aside-dir DIR [--check].
+DRIVER = f"""
+import importlib.util, json, os, sys
+spec = importlib.util.spec_from_file_location("static_key_files", "{WORK}/static_key_files.py")
+kf = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(kf)
+_write_like = kf._write_like
+
+
+def main():
+    args = sys.argv[1:]
+    check = "--check" in args
+    args = [arg for arg in args if arg != "--check"]
+    at = args.index("--aside-dir")
+    aside_dir = args[at + 1]
+    del args[at:at + 2]
+    os.umask(0o077)
+    try:
+        result = kf.run(args[0], args[1] if len(args) > 1 else None, aside_dir, check)
+    except (kf.KeyFilesError, kf.NotRegularError) as exc:
+        print(json.dumps({{"failed": True, "msg": str(exc)}}))
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+"""
+
+# The attacker, as an audit hook of the module's own process: right before root's first chown,
+# chmod or rename while a temporary file of the module exists in ~/.aws, that file is replaced by
+# ec2-user's symbolic link to TARGET -- the widest window a user racing the module could hit.
 RACE = f"""
 import importlib.util, os, pwd, sys
 spec = importlib.util.spec_from_file_location("static_keys_host", "{WORK}/static_keys_host.py")
@@ -77,7 +109,8 @@ sys.exit(1)
 @pytest.fixture(scope="module")
 def host(fresh_host):
     fresh_host.exec("install", "-d", "-m", "0700", WORK)
-    fresh_host.exec("bash", "-c", f"cat > {WORK}/static_keys_host.py", input=SCRIPT.read_text())
+    fresh_host.exec("bash", "-c", f"cat > {WORK}/static_key_files.py", input=CODE.read_text())
+    fresh_host.exec("bash", "-c", f"cat > {WORK}/static_keys_host.py", input=DRIVER)
     fresh_host.exec("bash", "-c", f"cat > {WORK}/race.py", input=RACE)
     fresh_host.exec("bash", "-c", f"cat > {WORK}/planted.py", input=PLANTED)
     return fresh_host
@@ -187,7 +220,7 @@ def test_dot_aws_as_a_link_to_a_root_directory_is_refused_both_ways(user_files):
     assert json.loads(run(host, "aside", "ec2-user", "--aside-dir", ASIDE).stdout)["moved"]
     host.exec("bash", "-c", f"mv {AWS} {HOME}/aws.real && rm -f {TARGET}.d/credentials {TARGET}.d/config")
     host.exec("ln", "-s", f"{TARGET}.d", AWS, user="ec2-user")
-    proc = run(host, "back", "ec2-user", "--aside-dir", ASIDE)
+    proc = run(host, "back", "ec2-user", "--aside-dir", ASIDE)  # the module's operation: restore
     one_line_refusal(proc, f"{AWS} is not a directory")
     assert host.exec("ls", "-A", f"{TARGET}.d").stdout == "", "root wrote the keys into the link's target"
     assert f"{ASIDE}/ec2-user/credentials" in escrowed(host), "the escrow stays until it can go back"
