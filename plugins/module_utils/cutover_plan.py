@@ -89,6 +89,17 @@ def _not_found(request: Request) -> LegacyLineError:
                            "legacy.match and legacy.user/legacy.file")
 
 
+def locate_job(lines: list, job: str, match: str, regex: bool, system: bool, where: str) -> edit.LegacyState:
+    """The job's active and disabled legacy lines; refuses a crontab holding both."""
+    state = edit.locate(lines, job, edit.compile_match(match, regex), system, where, match)
+    if state.status == "mixed":
+        active = ", ".join(str(entry.index + 1) for entry in state.active)
+        disabled = ", ".join(str(index + 1) for index in state.disabled)
+        raise LegacyLineError(f"the {where} has both an active line of job {job} (line {active}) and a line "
+                              f"disabled for it (line {disabled}): someone re-added it by hand; remove one of them")
+    return state
+
+
 def legacy_script(request: Request, lines: list, state: edit.LegacyState) -> str | None:
     """The legacy script retirement archives (None: nothing to archive)."""
     if not request.archive_script:
@@ -120,12 +131,7 @@ def plan(request: Request, crontab_text: str, cron_d_text: str | None, ledger: d
     job = request.job
     matches = edit.compile_match(request.match, request.regex)
     lines = edit.split_lines(crontab_text)
-    state = edit.locate(lines, job, matches, request.system, request.where, request.match)
-    if state.status == "mixed":
-        active = ", ".join(str(entry.index + 1) for entry in state.active)
-        disabled = ", ".join(str(index + 1) for index in state.disabled)
-        raise LegacyLineError(f"the {request.where} has both an active line of job {job} (line {active}) and a line "
-                              f"disabled for it (line {disabled}): someone re-added it by hand; remove one of them")
+    state = locate_job(lines, job, request.match, request.regex, request.system, request.where)
 
     recorded = ledger_mod.current_phase(ledger, job)
     current = recorded or infer_phase(state, cron_d_text)
