@@ -87,4 +87,3 @@ def findings(role: str, cli: dict, writes: list, boto3: dict) -> list:
 
 def boto3_report(stdout: str) -> dict:
     return dumpjob_program.answer(stdout) or {}
-

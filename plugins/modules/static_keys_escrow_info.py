@@ -59,7 +59,15 @@ files:
   returned: success
   type: list
   elements: dict
-  sample: [{path: /home/ec2-user/.aws/credentials, owner: ec2-user, group: ec2-user, mode: "0600", dir_owner: ec2-user, dir_group: ec2-user, dir_mode: "0700", content_base64: "..."}]
+  sample:
+    - path: /home/ec2-user/.aws/credentials
+      owner: ec2-user
+      group: ec2-user
+      mode: "0600"
+      dir_owner: ec2-user
+      dir_group: ec2-user
+      dir_mode: "0700"
+      content_base64: "..."
 """
 
 import json

@@ -71,12 +71,26 @@ entry:
   description: The user's entry after the change.
   returned: success
   type: dict
-  sample: {state: retired, key_ids: [AKIAIOSFODNN7EXAMPLE], iam_users: {AKIAIOSFODNN7EXAMPLE: legacy-dump}, escrow_secret: jram-dumphost/escrow/ec2-user/AKIAIOSFODNN7EXAMPLE, retired_at: "2026-11-26T03:00:00Z", retired_by: alice, grace_days: 14, delete_after: "2026-12-10T03:00:00Z"}
+  sample:
+    state: retired
+    key_ids: [AKIAIOSFODNN7EXAMPLE]
+    iam_users: {AKIAIOSFODNN7EXAMPLE: legacy-dump}
+    escrow_secret: jram-dumphost/escrow/ec2-user/AKIAIOSFODNN7EXAMPLE
+    retired_at: "2026-11-26T03:00:00Z"
+    retired_by: alice
+    grace_days: 14
+    delete_after: "2026-12-10T03:00:00Z"
 event:
   description: The event appended.
   returned: success
   type: dict
-  sample: {at: "2026-11-26T03:00:00Z", by: alice, action: retired, user: ec2-user, key_ids: [AKIAIOSFODNN7EXAMPLE], escrow_secret: jram-dumphost/escrow/ec2-user/AKIAIOSFODNN7EXAMPLE}
+  sample:
+    at: "2026-11-26T03:00:00Z"
+    by: alice
+    action: retired
+    user: ec2-user
+    key_ids: [AKIAIOSFODNN7EXAMPLE]
+    escrow_secret: jram-dumphost/escrow/ec2-user/AKIAIOSFODNN7EXAMPLE
 """
 
 import copy
