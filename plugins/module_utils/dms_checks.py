@@ -21,7 +21,7 @@ SUPPORTED = {"mysql": [((5, 5), (8, 4))],
              "mariadb": [((10, 0, 24), (10, 0, 999)), ((10, 2), (10, 6)), ((11, 4, 3), (11, 4, 5))]}
 RDS_MAX_RETENTION_HOURS = 168
 SPATIAL_TYPES = ("geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
-                "geometrycollection")
+                 "geometrycollection")
 CHARSETS_OK = ("utf8mb4", "utf8mb3", "utf8", "latin1", "ascii", "binary")
 TIMEOUT_MIN = 300
 # Parameter-group values DMS needs (the static ones need a reboot of the instance).
@@ -101,7 +101,8 @@ def missing_grants(grants: dict[str, set[str]], databases: list[str]) -> dict[st
 
 
 def finding(fid, severity, observed, expected, remediation="", objects=None):
-    assert severity in SEVERITIES
+    if severity not in SEVERITIES:
+        raise ValueError(f"finding {fid}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
     return {"id": fid, "severity": severity, "observed": observed, "expected": expected,
             "remediation": remediation if severity != "info" else "", "objects": list(objects or [])}
 
@@ -177,8 +178,8 @@ def findings(facts: dict, options: dict) -> list[dict]:
         if need > RDS_MAX_RETENTION_HOURS:
             remediation += f"; RDS keeps at most {RDS_MAX_RETENTION_HOURS} h: shorten the full load"
         add(finding(fid, "info" if good else "fail", observed,
-                     f">= {need} h (full load {options['expected_full_load_hours']} h + catch-up "
-                     f"{options['catch_up_hours']} h, at least 24 h)", remediation))
+                    f">= {need} h (full load {options['expected_full_load_hours']} h + catch-up "
+                    f"{options['catch_up_hours']} h, at least 24 h)", remediation))
     else:
         seconds = int(v.get("binlog_expire_logs_seconds") or 0)
         days = float(v.get("expire_logs_days") or 0)
@@ -188,37 +189,37 @@ def findings(facts: dict, options: dict) -> list[dict]:
         observed = (f"binlog_expire_logs_seconds={seconds}, expire_logs_days={v.get('expire_logs_days')}"
                     + ("" if log_bin else " (the binary log is off: nothing is retained)"))
         add(finding(p + "expire-logs-days", "info" if good else "fail", observed,
-                     f"binary logs kept >= {need} h", f"set binlog_expire_logs_seconds={need * 3600}"))
+                    f"binary logs kept >= {need} h", f"set binlog_expire_logs_seconds={need * 3600}"))
 
     # --- role ----------------------------------------------------------------------------------
     role = facts.get("replica")
     if role is None:
         add(finding(p + "database-role", "warn", "unknown: neither login may run SHOW SLAVE STATUS",
-                     "a primary", "give the admin login SLAVE MONITOR / REPLICATION CLIENT, or check by hand"))
+                    "a primary", "give the admin login SLAVE MONITOR / REPLICATION CLIENT, or check by hand"))
     elif role:
         chained = _on(v.get("log_slave_updates") or v.get("log_replica_updates"))
         add(finding(p + "source-replica", "warn" if chained else "fail",
-                     f"replica of {role}; log_slave_updates={v.get('log_slave_updates')}",
-                     "a primary, or a replica with log_slave_updates=ON",
-                     "point DMS at the primary, or set log_slave_updates=ON on this replica"))
+                    f"replica of {role}; log_slave_updates={v.get('log_slave_updates')}",
+                    "a primary, or a replica with log_slave_updates=ON",
+                    "point DMS at the primary, or set log_slave_updates=ON on this replica"))
     else:
         read_only = _on(v.get("read_only")) or _on(v.get("innodb_read_only"))
         add(finding(p + "database-role", "warn" if read_only else "info",
-                     f"primary; read_only={v.get('read_only')}", "a writable primary",
-                     "a read-only primary does not write the changes DMS is to capture: check the endpoint"))
+                    f"primary; read_only={v.get('read_only')}", "a writable primary",
+                    "a read-only primary does not write the changes DMS is to capture: check the endpoint"))
 
     # --- grants ----------------------------------------------------------------------------------
     if login["ok"]:
         missing = missing_grants(parse_grants(facts["grants"]), options["databases"])
         add(finding(p + "replication-privileges", "fail" if "*.*" in missing else "info",
-                     "; ".join(facts["grants"]) or "no grants",
-                     "REPLICATION CLIENT (BINLOG MONITOR on MariaDB >= 10.5.2) and REPLICATION SLAVE ON *.*",
-                     "grant the missing privileges (statement under 'Changes to ask for')", missing.get("*.*", [])))
+                    "; ".join(facts["grants"]) or "no grants",
+                    "REPLICATION CLIENT (BINLOG MONITOR on MariaDB >= 10.5.2) and REPLICATION SLAVE ON *.*",
+                    "grant the missing privileges (statement under 'Changes to ask for')", missing.get("*.*", [])))
         selects = [scope for scope in missing if scope != "*.*"]
         add(finding(p + "select-privileges", "fail" if selects else "info",
-                     f"SELECT missing on {', '.join(selects)}" if selects else "SELECT on every database",
-                     f"SELECT on {', '.join(d + '.*' for d in options['databases'])}",
-                     "grant SELECT (statement under 'Changes to ask for')", selects))
+                    f"SELECT missing on {', '.join(selects)}" if selects else "SELECT on every database",
+                    f"SELECT on {', '.join(d + '.*' for d in options['databases'])}",
+                    "grant SELECT (statement under 'Changes to ask for')", selects))
 
     # --- schema shape ------------------------------------------------------------------------------
     tables = facts["tables"]
@@ -294,8 +295,8 @@ def findings(facts: dict, options: dict) -> list[dict]:
     if options["deep_scan"]:
         zeros = facts.get("zero_dates") or {}
         add(finding("zero-dates", "warn" if zeros else "info",
-                     "; ".join(f"{k}: {n}" for k, n in zeros.items()) or "no zero dates", "no zero dates",
-                     "zero dates become NULL on the target: fix them on the source or accept NULL", list(zeros)))
+                    "; ".join(f"{k}: {n}" for k, n in zeros.items()) or "no zero dates", "no zero dates",
+                    "zero dates become NULL on the target: fix them on the source or accept NULL", list(zeros)))
     else:
         add(finding("zero-dates", "info", "not scanned (deep_scan=false)", "no zero dates", ""))
     odd_charsets = [f"{c['table']}.{c['column']} ({c['charset']})" for c in facts["charset_columns"]
@@ -319,13 +320,13 @@ def findings(facts: dict, options: dict) -> list[dict]:
     if rds:
         group = rds.get("parameters") or {}
         wrong = {name: group.get(name) for name, want in PARAMETERS.items()
-                if group.get(name) is not None and str(group[name]).upper() != want}
+                 if group.get(name) is not None and str(group[name]).upper() != want}
         unset = [name for name in PARAMETERS if group.get(name) is None]
         observed = ", ".join(f"{k}={group.get(k)}" for k in PARAMETERS) + f" in {rds.get('parameter_group')}"
         add(finding("rds-parameter-group", "fail" if wrong else ("warn" if unset else "info"), observed,
-                     ", ".join(f"{k}={w}" for k, w in PARAMETERS.items()) + " in the instance's parameter group",
-                     "change the parameter group (see 'Changes to ask for'); a default group must be copied first",
-                     sorted(wrong) + unset))
+                    ", ".join(f"{k}={w}" for k, w in PARAMETERS.items()) + " in the instance's parameter group",
+                    "change the parameter group (see 'Changes to ask for'); a default group must be copied first",
+                    sorted(wrong) + unset))
     return out
 
 
@@ -356,7 +357,7 @@ def changes(facts: dict, found: list[dict], options: dict) -> dict:
         missing = {"*.*": ["REPLICATION CLIENT", "REPLICATION SLAVE"],
                    **{f"{d}.*": ["SELECT"] for d in options["databases"]}}
     for scope, privileges in missing.items():
-        db, _, table = scope.partition(".")
+        db, _sep, table = scope.partition(".")
         target = "*.*" if scope == "*.*" else f"{_ident(db)}.{table}"
         sql.append(f"GRANT {', '.join(privileges)} ON {target} TO {user};")
     wanted = {}

@@ -68,12 +68,12 @@ def _first(pymysql, conns, query, args=None):
 def _replica(pymysql, conns, flavor):
     """The primary it replicates from, False for a primary, None when no login may tell."""
     for query in ("SHOW SLAVE STATUS", "SHOW REPLICA STATUS"):
-        found, _ = _first(pymysql, conns, query)
+        found, _error = _first(pymysql, conns, query)
         if found is not None:
             return (found[0][1] or "unknown") if found else False
     # Without SLAVE MONITOR: MariaDB counts its running replica threads in a status anyone may read.
     if flavor == "mariadb":
-        found, _ = _first(pymysql, conns, "SHOW GLOBAL STATUS LIKE 'Slaves_running'")
+        found, _error = _first(pymysql, conns, "SHOW GLOBAL STATUS LIKE 'Slaves_running'")
         if found:
             return "a primary (Slaves_running > 0)" if int(found[0][1]) > 0 else False
     return None
@@ -84,8 +84,8 @@ def gather(pymysql, repl, admin, databases: list[str], rds: dict | None, options
     conns = [c for c in (repl, admin) if c is not None]
     main = conns[0]
     version = rows(main, "SELECT VERSION()")[0][0]
-    variables = {name: value for name, value in rows(
-        main, "SHOW GLOBAL VARIABLES WHERE Variable_name IN (" + ", ".join(["%s"] * len(VARIABLES)) + ")", VARIABLES)}
+    variables = dict(rows(
+        main, "SHOW GLOBAL VARIABLES WHERE Variable_name IN (" + ", ".join(["%s"] * len(VARIABLES)) + ")", VARIABLES))
     flavor = "mariadb" if "mariadb" in version.lower() else "mysql"
     facts = {"flavor": flavor, "version": version, "variables": variables, "rds": rds, "grants": [],
              "tables": [], "lob_columns": [], "generated_columns": [], "invisible_columns": [], "cascading_fks": [],
@@ -172,10 +172,10 @@ def gather(pymysql, repl, admin, databases: list[str], rds: dict | None, options
         "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA "  # noqa: S608
         + schema
         + " AND PARTITION_NAME IS NOT NULL ORDER BY 1, 2")]
+    triggers = q("SELECT TRIGGER_SCHEMA, TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, EVENT_OBJECT_TABLE "
+                 "FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA " + schema + " ORDER BY 1, 2")
     facts["triggers"] = [f"{name(db, trigger)} ({timing} {event} ON {table})"
-                         for db, trigger, timing, event, table in q(
-        "SELECT TRIGGER_SCHEMA, TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, EVENT_OBJECT_TABLE "
-        "FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA " + schema + " ORDER BY 1, 2")]
+                         for db, trigger, timing, event, table in triggers]
     facts["routines"] = [f"{name(db, routine)} ({kind})" for db, routine, kind in q(
         "SELECT ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA "  # noqa: S608
         + schema + " ORDER BY 1, 2")]
@@ -183,9 +183,8 @@ def gather(pymysql, repl, admin, databases: list[str], rds: dict | None, options
     status = None
     # MySQL 8.4 removed SHOW MASTER STATUS for SHOW BINARY LOG STATUS; MariaDB has both spellings.
     for query in ("SHOW MASTER STATUS", "SHOW BINARY LOG STATUS"):
-        status, _ = _first(pymysql, conns, query)
+        status, _error = _first(pymysql, conns, query)
         if status is not None:
             break
     facts["binlog_position"] = {"file": status[0][0], "position": int(status[0][1])} if status else None
     return facts
-

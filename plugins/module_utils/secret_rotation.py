@@ -104,7 +104,7 @@ def plan_discard(version_stages, rotation):
 def apply_moves(version_stages, moves):
     """VersionIdsToStages after `moves`, as Secrets Manager computes it (AWSCURRENT leaving a
     version puts AWSPREVIOUS on it)."""
-    out = {v: [s for s in stages] for v, stages in (version_stages or {}).items()}
+    out = {v: list(stages) for v, stages in (version_stages or {}).items()}
     for move in moves:
         if move["remove_from"] and move["stage"] in out.get(move["remove_from"], []):
             out[move["remove_from"]].remove(move["stage"])

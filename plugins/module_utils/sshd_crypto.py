@@ -112,7 +112,7 @@ def sshd_settings(text: str) -> dict[str, list[str]]:
     """`sshd -T` output as lower-case keyword -> values (one per line the keyword appears on)."""
     settings: dict[str, list[str]] = {}
     for line in text.splitlines():
-        keyword, _, value = line.strip().partition(" ")
+        keyword, _sep, value = line.strip().partition(" ")
         if keyword:
             settings.setdefault(keyword.lower(), []).append(value.strip())
     return settings

@@ -58,11 +58,8 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
+  - jram.dumphost.attributes
+  - jram.dumphost.attributes.diff
 notes:
   - IAM on the secret - C(secretsmanager:DescribeSecret), C(GetSecretValue), C(PutSecretValue),
     C(UpdateSecretVersionStage); C(secretsmanager:GetRandomPassword) on C(*); C(kms:GenerateDataKey) and
@@ -114,7 +111,7 @@ msg:
 import json
 import uuid
 
-try:
+try:  # noqa: SIM105 (the import amazon.aws modules guard; AnsibleAWSModule reports a missing botocore)
     import botocore
 except ImportError:
     pass  # handled by AnsibleAWSModule
@@ -122,7 +119,6 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
 from ansible_collections.jram.dumphost.plugins.module_utils import secret_rotation as rot
 
 NEW = "pending-new-version"

@@ -39,7 +39,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 secrets:
-  description: Per secret id - C(exists), C(stages) (stage to version id), C(pending) (the version a rotation in flight created, else null), C(rotated), C(versions) (how many).
+  description: Per secret id - C(exists), C(stages) (stage to version id), C(pending) (the version a rotation in flight
+    created, else null), C(rotated), C(versions) (how many).
   returned: always
   type: dict
   sample:
@@ -51,7 +52,7 @@ secrets:
       versions: 2
 """
 
-try:
+try:  # noqa: SIM105 (the import amazon.aws modules guard; AnsibleAWSModule reports a missing botocore)
     import botocore
 except ImportError:
     pass  # handled by AnsibleAWSModule
@@ -59,12 +60,11 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
 from ansible_collections.jram.dumphost.plugins.module_utils import secret_rotation as rot
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=dict(secret_ids=dict(type="list", elements="str", required=True)),
+    module = AnsibleAWSModule(argument_spec=dict(secret_ids=dict(type="list", elements="str", no_log=False, required=True)),
                               supports_check_mode=True)
     client = module.client("secretsmanager", retry_decorator=AWSRetry.jittered_backoff())
     out = {}

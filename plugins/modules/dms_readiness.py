@@ -98,6 +98,7 @@ extends_documentation_fragment:
   - jram.dumphost.attributes.no_diff
 seealso:
   - name: AWS DMS - Using a MySQL-compatible database as a source
+    description: The source database settings, privileges and limits AWS DMS needs from MySQL and MariaDB.
     link: https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Source.MySQL.html
 """
 
@@ -176,7 +177,6 @@ except ImportError:
     pymysql = None
 
 from ansible.module_utils.basic import missing_required_lib
-
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
@@ -315,13 +315,13 @@ def main():
         module.fail_json(msg=f"{repl_secret['username']} (secret {p['secret_id']}) cannot log in ({repl_error}) and "
                              "no admin_secret_id is given: create the replication user, or give the dump's secret")
     options = {k: p[k] for k in ("expected_full_load_hours", "catch_up_hours", "lob_max_size_kb", "lob_scan",
-                                  "deep_scan", "dms_engine_version")}
+                                 "deep_scan", "dms_engine_version")}
     options["databases"] = databases
     try:
         facts = source.gather(pymysql, repl, admin, databases, rds, options)
         if repl is not None:
             user_host = source.rows(repl, "SELECT CURRENT_USER()")[0][0]
-            name, _, at = user_host.rpartition("@")
+            name, _sep, at = user_host.rpartition("@")
             user_host = f"{checks.quote(name)}@{checks.quote(at)}"
         else:
             user_host = f"{checks.quote(repl_secret['username'])}@'%'"
@@ -338,8 +338,8 @@ def main():
     found = checks.findings(facts, options)
     if rds_error:
         found.append(checks.finding("rds-api", "warn", f"the RDS API did not answer: {rds_error}",
-                                     "rds:DescribeDBInstances answers",
-                                     "grant rds:DescribeDBInstances and rds:DescribeDBParameters, or set rds_lookup: false"))
+                                    "rds:DescribeDBInstances answers",
+                                    "grant rds:DescribeDBInstances and rds:DescribeDBParameters, or set rds_lookup: false"))
     summary = checks.summary(found)
     changes = checks.changes(facts, found, options)
     src = {"endpoint": f"{host}:{port}", "flavor": facts["flavor"], "version": facts["version"],

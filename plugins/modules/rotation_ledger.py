@@ -67,14 +67,15 @@ rotation:
   description: The secret's rotation the step was recorded on (versions, C(steps) with time and by, C(outcome)).
   returned: always
   type: dict
-  sample: {secret_id: jram/dumphost/basis-reader, new_version: 5f1c0d9e-aaaa-bbbb-cccc-000000000002, old_version: 5f1c0d9e-aaaa-bbbb-cccc-000000000001, previous_version: null, started: "2026-05-01T01:00:00Z", started_by: ops, steps: {create: {time: "2026-05-01T01:00:00Z", by: ops}}, outcome: null}
+  sample: {secret_id: jram/dumphost/basis-reader, new_version: 5f1c0d9e-aaaa-bbbb-cccc-000000000002,
+           old_version: 5f1c0d9e-aaaa-bbbb-cccc-000000000001, previous_version: null, started: "2026-05-01T01:00:00Z",
+           started_by: ops, steps: {create: {time: "2026-05-01T01:00:00Z", by: ops}}, outcome: null}
 """
 
 import json
 from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.jram.dumphost.plugins.module_utils import secret_rotation as rot
 
 

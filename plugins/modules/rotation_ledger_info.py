@@ -71,17 +71,17 @@ reminder:
   description: One line while O(secret_ids) holds a secret never rotated, else null.
   returned: always
   type: str
-  sample: "the database password of secret(s) jram/dumphost/basis-reader has not been rotated since phase 1 (the leaked legacy password still works): run playbooks/rotate_db_password.yml (docs/rotation.md)"
+  sample: "the database password of secret(s) jram/dumphost/basis-reader has not been rotated since phase 1
+    (the leaked legacy password still works): run playbooks/rotate_db_password.yml (docs/rotation.md)"
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.jram.dumphost.plugins.module_utils import secret_rotation as rot
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(secret_ids=dict(type="list", elements="str", default=[]),
+        argument_spec=dict(secret_ids=dict(type="list", elements="str", no_log=False, default=[]),
                            path=dict(type="path", default=rot.LEDGER_PATH)),
         supports_check_mode=True,
     )
