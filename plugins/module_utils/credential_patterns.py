@@ -489,7 +489,7 @@ def scan_text(text: str, path: str = "") -> list[Finding]:
             _scan_options(line, style, out)
         if PASSWORD_HINT.search(line.text):
             _scan_assignments(line, style, in_section, out)
-    return [f for *_, f in sorted(out.found, key=lambda item: item[:2])]
+    return [item[-1] for item in sorted(out.found, key=lambda item: item[:2])]
 
 
 def summary(findings: list[Finding]) -> str:

@@ -92,6 +92,7 @@ class CronFile:
             raise HostError(f"cannot read {self.path}: {exc.strerror}") from None
         host_files.write_file(self.path, text, info.st_mode & 0o7777, info.st_uid, info.st_gid)
 
+
 def open_legacy(module, legacy: dict):
     """The crontab of ``legacy`` (cron_cutover's option: ``user`` or ``file``, relative to /etc/cron.d)."""
     if legacy.get("user"):

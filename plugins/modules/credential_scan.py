@@ -172,7 +172,9 @@ kind_groups:
   description: The kinds of each group O(fail_on_kinds) accepts.
   returned: always
   type: dict
-  sample: {aws: [aws_access_key_id, aws_secret_access_key, aws_session_token], database: [password_option, mysql_pwd, option_file_password, password_assignment, url_password]}
+  sample:
+    aws: [aws_access_key_id, aws_secret_access_key, aws_session_token]
+    database: [password_option, mysql_pwd, option_file_password, password_assignment, url_password]
 findings:
   description:
     - Every credential found, ordered by path and line. Holds no part of any secret.

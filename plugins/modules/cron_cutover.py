@@ -308,6 +308,25 @@ archived:
     - In check mode only RV(archived.source) and RV(archived.archive), the move that would happen.
   returned: always
   type: dict
+  contains:
+    source:
+      description: Where the legacy script was.
+      type: str
+    archive:
+      description: Where it is kept now (root-only).
+      type: str
+    sha256:
+      description: The script's SHA-256, the same before and after the move.
+      type: str
+    mode:
+      description: The script's mode, kept.
+      type: str
+    uid:
+      description: The script's owner, kept.
+      type: int
+    gid:
+      description: The script's group, kept.
+      type: int
   sample:
     source: /home/ec2-user/scripts/ggh_datatransit.sh
     archive: /var/lib/dumpjob/legacy-archive/datatransit/ggh_datatransit.sh
@@ -656,7 +675,7 @@ def apply(module, request, result_plan, legacy, cron_file, script, ledger, ledge
             raise
         what = f"{result_plan.current} -> {request.phase} of job {request.job}" if result_plan.transition \
             else f"the change of job {request.job}'s files"
-        done = ", ".join(name for name, _ in move.written)
+        done = ", ".join(written[0] for written in move.written)
         failed = move.put_back()
         if failed:
             error = HostError(f"{what} failed: {cause}; putting back what it had written failed for "

@@ -136,7 +136,14 @@ keys:
     deleted_users: []
     key_ids: [AKIA0000EXAMPLEKEY]
     users:
-      ec2-user: {state: retired, key_ids: [AKIA0000EXAMPLEKEY], iam_users: {AKIA0000EXAMPLEKEY: legacy-dump}, retired_at: "2026-11-28T03:00:00Z", delete_after: "2026-12-12T03:00:00Z", deleted_at: null, rolled_back_at: null}
+      ec2-user:
+        state: retired
+        key_ids: [AKIA0000EXAMPLEKEY]
+        iam_users: {AKIA0000EXAMPLEKEY: legacy-dump}
+        retired_at: "2026-11-28T03:00:00Z"
+        delete_after: "2026-12-12T03:00:00Z"
+        deleted_at: null
+        rolled_back_at: null
 refusals:
   description:
     - One line per rollback the ledgers forbid now (null when they allow it) - C(phase3) (detach the instance profile,
@@ -146,7 +153,12 @@ refusals:
   returned: always
   type: dict
   sample:
-    phase3: "rollback of phase 3 refused: the static key(s) of ec2-user (AKIA0000EXAMPLEKEY) are retired; job(s) basis is in cutover, and without the instance role they have no AWS credentials. Roll back in this order: playbooks/rollback.yml -e phase=keys, then -e job=NAME -e to=parallel (or legacy) for basis, then -e phase=3; or pass -e force_reason='why' to detach anyway (recorded in /var/lib/dumpjob/forced_rollbacks.log). Nothing was changed."
+    phase3: >-
+      rollback of phase 3 refused: the static key(s) of ec2-user (AKIA0000EXAMPLEKEY) are retired; job(s) basis
+      is in cutover, and without the instance role they have no AWS credentials. Roll back in this order:
+      playbooks/rollback.yml -e phase=keys, then -e job=NAME -e to=parallel (or legacy) for basis, then -e phase=3;
+      or pass -e force_reason='why' to detach anyway (recorded in /var/lib/dumpjob/forced_rollbacks.log). Nothing
+      was changed.
     phase1: null
 forced_rollbacks:
   description: The forced rollbacks recorded in O(forced_log), oldest first (C(time), C(phase), C(by), C(reason), C(overridden)).

@@ -59,6 +59,31 @@ files:
   returned: success
   type: list
   elements: dict
+  contains:
+    path:
+      description: The key file.
+      type: str
+    owner:
+      description: Its owner.
+      type: str
+    group:
+      description: Its group.
+      type: str
+    mode:
+      description: Its mode.
+      type: str
+    dir_owner:
+      description: The owner of its directory.
+      type: str
+    dir_group:
+      description: The group of its directory.
+      type: str
+    dir_mode:
+      description: The mode of its directory.
+      type: str
+    content_base64:
+      description: The key material, base64-encoded.
+      type: str
   sample:
     - path: /home/ec2-user/.aws/credentials
       owner: ec2-user

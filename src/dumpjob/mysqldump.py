@@ -310,7 +310,7 @@ def failure(returncode: int, stderr_lines: list[str], extra_harmless: tuple[str,
     if returncode != 0:
         return DumpIncompleteError(f"mysqldump exited {returncode} after {raw_bytes} bytes ({first or 'no message'})")
     return DumpIncompleteError(f"mysqldump wrote an unexpected message on stderr ({first}); if it is harmless, "
-                          "add a pattern for it to 'harmless_warnings'")
+                               "add a pattern for it to 'harmless_warnings'")
 
 
 def _grow_pipe(fd: int) -> int:
