@@ -53,11 +53,15 @@ sanity: setup
 
 # The suite shares one sandbox, started here so that the pytest workers (TEST_WORKERS, see
 # tests/conftest.py for what runs where) find it up, and stopped here even when a test failed
-# (SANDBOX_KEEP=1 keeps it). The lifecycle tests stop it themselves, so they run last and alone.
+# (SANDBOX_KEEP=1 keeps it). The tests marked serial restart a server every other test uses, so
+# they run alone after the parallel part; the lifecycle tests stop the sandbox themselves, so they
+# run last and alone.
 TEST_WORKERS ?= 2
 test: lint
 	$(PY) -m sandbox up
-	rc=0; $(PY) -m pytest -m "not lifecycle and not identity" -n $(TEST_WORKERS) --dist loadscope || rc=$$?; \
+	rc=0; $(PY) -m pytest -m "not lifecycle and not identity and not serial" -n $(TEST_WORKERS) --dist loadscope \
+	  || rc=$$?; \
+	$(PY) -m pytest -m "serial and not identity" || rc=$$?; \
 	if [ "$$SANDBOX_KEEP" != 1 ]; then $(PY) -m sandbox down; fi; exit $$rc
 	$(PY) -m pytest -m lifecycle
 

@@ -21,6 +21,10 @@ if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 from ansible_collections.jram.dumphost.plugins.modules import dms_readiness  # noqa: E402
 
+# The vendor-ready switch restarts the sandbox's MariaDB, which every other module uses: make test
+# runs this module alone, after the parallel part.
+pytestmark = pytest.mark.serial
+
 REPL_SECRET = "jram/dumphost/dms-replication-test"
 ADMIN_SECRET = "jram/dumphost/dms-admin-test"
 INSTANCE = "basis-vendor-test"
