@@ -25,8 +25,8 @@ import datetime as dt
 import json
 
 from ansible_collections.jram.dumphost.plugins.module_utils import cutover_ledger
-from ansible_collections.jram.dumphost.plugins.module_utils.rollback_guard import _load_json as read_json
 from ansible_collections.jram.dumphost.plugins.module_utils.errors import InvalidOptionError, LedgerError
+from ansible_collections.jram.dumphost.plugins.module_utils.rollback_guard import _load_json as read_json
 
 VERSION = 1
 DEFAULT_PATH = "/var/lib/dumpjob/static_keys.json"

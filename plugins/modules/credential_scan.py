@@ -288,7 +288,6 @@ from collections import Counter
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.formatters import human_to_bytes
-
 from ansible_collections.jram.dumphost.plugins.module_utils import credential_patterns as patterns
 from ansible_collections.jram.dumphost.plugins.module_utils.credential_patterns import (
     CredentialScanError,

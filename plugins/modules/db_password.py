@@ -85,7 +85,6 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.jram.dumphost.plugins.module_utils import dumpjob_program as program
 
 TARGET = {"set": "AWSPENDING", "revert": "AWSCURRENT"}

@@ -190,7 +190,6 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.jram.dumphost.plugins.module_utils import crontab_edit as edit
 from ansible_collections.jram.dumphost.plugins.module_utils import cutover_ledger as ledger_mod
 from ansible_collections.jram.dumphost.plugins.module_utils import dumpjob_program

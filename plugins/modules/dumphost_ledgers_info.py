@@ -170,7 +170,6 @@ forced_rollbacks:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.jram.dumphost.plugins.module_utils import cutover_ledger as ledger_mod
 from ansible_collections.jram.dumphost.plugins.module_utils import rollback_guard as guard
 from ansible_collections.jram.dumphost.plugins.module_utils import static_keys_ledger as keys_ledger

@@ -137,7 +137,14 @@ report:
         ok: false
         checks:
           - {name: config, ok: true, reason: "job 'basis' (mysqldump) is valid"}
-          - {name: flavour, ok: true, reason: "mysqldump from MariaDB 10.5; server not reached", client: "mysqldump  Ver 10.19 Distrib 10.5.25-MariaDB, for Linux (x86_64)", client_flavour: mariadb, server_flavour: null, server_version: null, mode: null}
+          - name: flavour
+            ok: true
+            reason: "mysqldump from MariaDB 10.5; server not reached"
+            client: "mysqldump  Ver 10.19 Distrib 10.5.25-MariaDB, for Linux (x86_64)"
+            client_flavour: mariadb
+            server_flavour: null
+            server_version: null
+            mode: null
 failed_checks:
   description: Every failing check, host checks with C(job) null.
   returned: always
@@ -190,7 +197,10 @@ summary:
   returned: always
   type: list
   elements: str
-  sample: ["basis: client mysqldump  Ver 10.19 Distrib 10.5.25-MariaDB, for Linux (x86_64) (mariadb); server not reached, so the mode is not known yet (cannot read secret 'rds/basis')"]
+  sample:
+    - >-
+      basis: client mysqldump  Ver 10.19 Distrib 10.5.25-MariaDB, for Linux (x86_64) (mariadb); server not
+      reached, so the mode is not known yet (cannot read secret 'rds/basis')
 """
 
 import os

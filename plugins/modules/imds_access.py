@@ -213,7 +213,6 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
-
 from ansible_collections.jram.dumphost.plugins.module_utils import imds_access as rules
 from ansible_collections.jram.dumphost.plugins.module_utils.errors import CutoverError, InvalidOptionError
 

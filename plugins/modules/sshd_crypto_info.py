@@ -118,7 +118,6 @@ refusals:
 import pwd
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.jram.dumphost.plugins.module_utils import sshd_crypto
 from ansible_collections.jram.dumphost.plugins.module_utils.sshd_crypto import SshdCryptoError
 

@@ -113,7 +113,6 @@ removed:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.jram.dumphost.plugins.module_utils import static_key_files as kf
 
 

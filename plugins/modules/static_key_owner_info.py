@@ -51,7 +51,7 @@ owners:
   sample: {AKIAIOSFODNN7EXAMPLE: {user: legacy-dump, status: Active}}
 """
 
-try:
+try:  # noqa: SIM105 (the import amazon.aws modules guard; AnsibleAWSModule reports a missing botocore)
     from botocore.exceptions import BotoCoreError, ClientError
 except ImportError:
     pass  # AnsibleAWSModule reports the missing botocore

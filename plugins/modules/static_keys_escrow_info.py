@@ -97,7 +97,7 @@ files:
 
 import json
 
-try:
+try:  # noqa: SIM105 (the import amazon.aws modules guard; AnsibleAWSModule reports a missing botocore)
     from botocore.exceptions import BotoCoreError, ClientError
 except ImportError:
     pass  # AnsibleAWSModule reports the missing botocore

@@ -96,7 +96,6 @@ event:
 import copy
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.jram.dumphost.plugins.module_utils import static_keys_ledger as lg
 from ansible_collections.jram.dumphost.plugins.module_utils.errors import CutoverError
 

@@ -94,7 +94,6 @@ findings:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.jram.dumphost.plugins.module_utils import static_keys_proof as proof
 
 

@@ -36,6 +36,8 @@ def test_galaxy_metadata():
     assert set(galaxy["dependencies"]) == {"amazon.aws", "community.aws"}
     runtime = yaml.safe_load((REPO / "meta/runtime.yml").read_text())
     assert runtime["requires_ansible"] and "dumphost" in runtime["action_groups"]
+    modules = sorted(p.stem for p in (REPO / "plugins/modules").glob("*.py"))
+    assert sorted(runtime["action_groups"]["dumphost"]) == modules
 
 
 def test_sandbox_inventory_reaches_the_host(sandbox):

@@ -1,0 +1,84 @@
+"""Where logic lives (STYLE.md, "Where logic lives"): YAML orchestrates, Python owns the logic.
+No task runs a Python program of this collection through command/shell/script/raw (a program of
+the collection is a module in plugins/modules/, and dumpjob runs only through its modules), no
+program ships as a role file, and no ledger or program output is parsed with from_json in Jinja
+(state is read by an *_info module)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+YAML_FILES = sorted([*REPO.glob("roles/*/tasks/*.yml"), *REPO.glob("roles/*/handlers/*.yml"),
+                     *REPO.glob("playbooks/*.yml")])
+RUNNERS = {"command", "shell", "script", "raw"}
+# What a command line of ours looks like: a .py file, the dump program, a Python one-liner, a
+# module of ours run with -m (pip and venv are the tools that install the program, not ours).
+OUR_PROGRAM = re.compile(r"\.py\b|dumpjob_bin|/bin/dumpjob\b|-m\s+dumpjob\b|python3?\S*\s+-(c|m\s+(?!pip\b|venv\b))")
+
+
+def _tasks(node):
+    """Every task in a task list or play list, blocks and handlers included."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _tasks(item)
+    elif isinstance(node, dict):
+        if any(k in node for k in ("tasks", "pre_tasks", "post_tasks", "handlers", "block", "rescue", "always")):
+            for key in ("tasks", "pre_tasks", "post_tasks", "handlers", "block", "rescue", "always"):
+                yield from _tasks(node.get(key) or [])
+            if "block" in node:
+                return
+        if "name" in node or any("." in k or k in RUNNERS for k in node):
+            yield node
+
+
+def _strings(node):
+    """The strings of a task's arguments, an argv list read as the command line it is."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
+
+
+def _runner_args(task: dict):
+    for key, value in task.items():
+        if key.split(".")[-1] in RUNNERS:
+            yield key, value
+
+
+@pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_no_task_runs_a_program_of_the_collection(path):
+    offenders = []
+    for task in _tasks(yaml.safe_load(path.read_text()) or []):
+        for module, args in _runner_args(task):
+            text = " ".join(_strings([args, task.get("vars", {})]))
+            if OUR_PROGRAM.search(text):
+                offenders.append(f"{task.get('name', '?')} ({module})")
+    assert offenders == [], f"{path.relative_to(REPO)}: run these through a module of plugins/modules/: {offenders}"
+
+
+def test_no_program_ships_as_a_role_file():
+    programs = [str(p.relative_to(REPO)) for p in REPO.glob("roles/*/files/**/*") if p.suffix == ".py"
+                or (p.is_file() and p.read_bytes().startswith(b"#!"))]
+    assert programs == []
+
+
+# from_json on what the role itself renders (not state read from the host or a program's output):
+# phase 1's lifecycle rules, written as a template in the very shape S3 returns them.
+OWN_TEMPLATES = ("lookup('ansible.builtin.template', 'lifecycle_rules.json.j2') | from_json",)
+
+
+@pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_no_json_parsed_in_jinja(path):
+    lines = [f"{n}: {line.strip()}" for n, line in enumerate(path.read_text().splitlines(), 1)
+             if "from_json" in line and not line.lstrip().startswith("#")
+             and not any(own in line for own in OWN_TEMPLATES)]
+    assert lines == [], f"{path.relative_to(REPO)}: read state through an *_info module instead: {lines}"
