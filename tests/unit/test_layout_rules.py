@@ -82,3 +82,17 @@ def test_no_json_parsed_in_jinja(path):
              if "from_json" in line and not line.lstrip().startswith("#")
              and not any(own in line for own in OWN_TEMPLATES)]
     assert lines == [], f"{path.relative_to(REPO)}: read state through an *_info module instead: {lines}"
+
+
+def _named(text: str, module: str) -> bool:
+    """Whether a module is named in text, also as `name(_info)` or by a `prefix_*` family."""
+    base = module.removesuffix("_info")
+    return (re.search(rf"\b{module}\b", text) is not None or f"{base}(_info)" in text
+            or any(module.startswith(family) for family in re.findall(r"\b(\w+_)\*", text)))
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/README.md"])
+def test_every_module_is_on_the_maps(page):
+    text = (REPO / page).read_text()
+    missing = [p.stem for p in sorted(REPO.glob("plugins/modules/*.py")) if not _named(text, p.stem)]
+    assert missing == [], f"{page} does not name these modules: {missing}"
