@@ -61,6 +61,10 @@ def test_live_attach_check_apply_idempotent(p3):
     assert check.changed == 5, check.changed_tasks
     assert f"instance profile none -> {p3.profile_arn()}" in check.one_line()
     assert "http_tokens optional -> required, hop limit 2 -> 1" in check.one_line()
+    # --diff shows the instance settings that would change (jram.dumphost.instance_settings)
+    assert f"--- before: instance {p3.instance_id}" in check.out, check.out[-4000:]
+    assert re.search(r'^-.*\bhttp_tokens\W+optional\b', check.out, re.M), check.out[-4000:]
+    assert re.search(r'^\+.*\bhttp_tokens\W+required\b', check.out, re.M), check.out[-4000:]
     assert (p3.association(), p3.options(), p3.record()) == (None, ("optional", 2), {}), "check mode changed moto"
 
     run = p3.play(ATTACH, "--diff")

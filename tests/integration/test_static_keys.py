@@ -159,6 +159,9 @@ def test_check_mode_predicts_and_changes_nothing(keys):
     assert f"s3://{keys.p3.name}/dumps/basis_" in line
     # move aside, escrow, deactivate, ledger
     assert run.changed == 4, run.changed_tasks
+    # --diff lists the key files that would move (names only: no key material)
+    assert "--- before: key files of ec2-user" in run.out, run.out[-6000:]
+    assert re.search(r"^-/home/ec2-user/\.aws/credentials \(key material\)$", run.out, re.M), run.out[-6000:]
     assert keys.host_state() == before, "check mode changed something"
     _no_secret(run, keys)
 
