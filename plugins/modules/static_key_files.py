@@ -80,9 +80,9 @@ users:
       uid: 1000
       home: /home/ec2-user
       files: {credentials: {path: /home/ec2-user/.aws/credentials, regular: true, owner: ec2-user, group: ec2-user,
-                            mode: "0600", size: 116, key_material: true, key_ids: [AKIAIOSFODNN7EXAMPLE],
+                            mode: "0600", size: 116, key_material: true, key_ids: [AKIA0000EXAMPLEKEY],
                             dir_owner: ec2-user, dir_group: ec2-user, dir_mode: "0700"}}
-      key_ids: [AKIAIOSFODNN7EXAMPLE]
+      key_ids: [AKIA0000EXAMPLEKEY]
       leftovers: []
       not_regular: []
 moved:

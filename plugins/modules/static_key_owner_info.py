@@ -39,7 +39,7 @@ seealso:
 EXAMPLES = r"""
 - name: Find the IAM user owning each key found on the host
   jram.dumphost.static_key_owner_info:
-    key_ids: [AKIAIOSFODNN7EXAMPLE]
+    key_ids: [AKIA0000EXAMPLEKEY]
   register: owners
 """
 
@@ -48,7 +48,7 @@ owners:
   description: Per access key id, C(user) (the IAM user, or null) and C(status) (V(Active), V(Inactive) or V(absent)).
   returned: always
   type: dict
-  sample: {AKIAIOSFODNN7EXAMPLE: {user: legacy-dump, status: Active}}
+  sample: {AKIA0000EXAMPLEKEY: {user: legacy-dump, status: Active}}
 """
 
 try:  # noqa: SIM105 (the import amazon.aws modules guard; AnsibleAWSModule reports a missing botocore)

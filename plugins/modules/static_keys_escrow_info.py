@@ -44,9 +44,9 @@ seealso:
 EXAMPLES = r"""
 - name: Read the escrow of ec2-user
   jram.dumphost.static_keys_escrow_info:
-    secret_id: jram-dumphost/escrow/ec2-user/AKIAIOSFODNN7EXAMPLE
+    secret_id: jram-dumphost/escrow/ec2-user/AKIA0000EXAMPLEKEY
     user: ec2-user
-    key_ids: [AKIAIOSFODNN7EXAMPLE]
+    key_ids: [AKIA0000EXAMPLEKEY]
   register: escrow
   no_log: true
 """

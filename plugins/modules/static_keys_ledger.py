@@ -73,9 +73,9 @@ entry:
   type: dict
   sample:
     state: retired
-    key_ids: [AKIAIOSFODNN7EXAMPLE]
-    iam_users: {AKIAIOSFODNN7EXAMPLE: legacy-dump}
-    escrow_secret: jram-dumphost/escrow/ec2-user/AKIAIOSFODNN7EXAMPLE
+    key_ids: [AKIA0000EXAMPLEKEY]
+    iam_users: {AKIA0000EXAMPLEKEY: legacy-dump}
+    escrow_secret: jram-dumphost/escrow/ec2-user/AKIA0000EXAMPLEKEY
     retired_at: "2026-11-26T03:00:00Z"
     retired_by: alice
     grace_days: 14
@@ -89,8 +89,8 @@ event:
     by: alice
     action: retired
     user: ec2-user
-    key_ids: [AKIAIOSFODNN7EXAMPLE]
-    escrow_secret: jram-dumphost/escrow/ec2-user/AKIAIOSFODNN7EXAMPLE
+    key_ids: [AKIA0000EXAMPLEKEY]
+    escrow_secret: jram-dumphost/escrow/ec2-user/AKIA0000EXAMPLEKEY
 """
 
 import copy

@@ -46,7 +46,7 @@ ledger:
   description: The ledger (C(version), C(users) by OS user, C(events)).
   returned: always
   type: dict
-  sample: {version: 1, users: {ec2-user: {state: retired, key_ids: [AKIAIOSFODNN7EXAMPLE]}}, events: []}
+  sample: {version: 1, users: {ec2-user: {state: retired, key_ids: [AKIA0000EXAMPLEKEY]}}, events: []}
 retired:
   description: The users whose key is retired and not deleted yet, as C(key) (the user) and C(value) (the entry).
   returned: always
