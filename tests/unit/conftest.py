@@ -22,6 +22,21 @@ if ROOT not in sys.path:
 import pytest  # noqa: E402 (after the path set-up above)
 
 
+@pytest.fixture
+def aws_in_process(monkeypatch):
+    """AWS in this process (moto's mock_aws) with fake credentials and ap-northeast-1, and nothing
+    of the caller's AWS settings (profile, session token, endpoint) reaching boto3."""
+    from moto import mock_aws
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                        ("AWS_DEFAULT_REGION", "ap-northeast-1")):
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws():
+        yield
+
+
 @pytest.fixture(scope="module")
 def moto_url():
     """moto in server mode, started in this process on a free loopback port, for one test module."""

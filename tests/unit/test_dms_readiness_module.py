@@ -11,7 +11,6 @@ import socket
 import boto3
 import pytest
 from ansible_collections.jram.dumphost.plugins.modules import dms_readiness
-from moto import mock_aws
 from sandboxtest import run_module
 
 REGION = "ap-northeast-1"
@@ -19,14 +18,8 @@ SECRET = "jram/dumphost/dms-replication"
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                        ("AWS_DEFAULT_REGION", REGION)):
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name=REGION)
+def aws(aws_in_process):
+    return boto3.client("secretsmanager", region_name=REGION)
 
 
 def closed_port() -> int:

@@ -10,21 +10,9 @@ import json
 import boto3
 import pytest
 from ansible_collections.jram.dumphost.plugins.modules import static_key_owner_info, static_keys_escrow_info
-from moto import mock_aws
 from sandboxtest import run_module
 
 REGION = "ap-northeast-1"
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                        ("AWS_DEFAULT_REGION", REGION)):
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        yield
 
 
 def owners(key_ids, known=None):
@@ -32,7 +20,7 @@ def owners(key_ids, known=None):
                       diff=False)
 
 
-def test_owner_and_status_of_each_key(aws):
+def test_owner_and_status_of_each_key(aws_in_process):
     iam = boto3.client("iam", region_name=REGION)
     iam.create_user(UserName="legacy-dump")
     active = iam.create_access_key(UserName="legacy-dump")["AccessKey"]["AccessKeyId"]
@@ -45,7 +33,7 @@ def test_owner_and_status_of_each_key(aws):
                                 "AKIAZ7QXPNOSUCHKEY42": {"user": None, "status": "absent"}}
 
 
-def test_a_known_owner_skips_the_lookup(aws):
+def test_a_known_owner_skips_the_lookup(aws_in_process):
     iam = boto3.client("iam", region_name=REGION)
     iam.create_user(UserName="other")
     key = iam.create_access_key(UserName="other")["AccessKey"]["AccessKeyId"]
@@ -64,7 +52,7 @@ def escrow(user="ec2-user", key_ids=("AKIAZ7QXPESCROWKEY42",)):
                                                      "region": REGION}, diff=False)
 
 
-def test_the_escrow_the_ledger_records_is_returned(aws):
+def test_the_escrow_the_ledger_records_is_returned(aws_in_process):
     boto3.client("secretsmanager", region_name=REGION).create_secret(Name=ESCROW, SecretString=json.dumps(
         {"version": 1, "host": "dumphost", "user": "ec2-user", "key_ids": ["AKIAZ7QXPESCROWKEY42"], "files": [FILE]}))
     result = escrow()
@@ -72,7 +60,7 @@ def test_the_escrow_the_ledger_records_is_returned(aws):
 
 
 @pytest.mark.parametrize("user, key_ids", [("root", ["AKIAZ7QXPESCROWKEY42"]), ("ec2-user", ["AKIAZ7QXPOTHERKEY421"])])
-def test_an_escrow_of_another_user_or_key_is_refused(aws, user, key_ids):
+def test_an_escrow_of_another_user_or_key_is_refused(aws_in_process, user, key_ids):
     boto3.client("secretsmanager", region_name=REGION).create_secret(Name=ESCROW, SecretString=json.dumps(
         {"user": "ec2-user", "key_ids": ["AKIAZ7QXPESCROWKEY42"], "files": [FILE]}))
     result = escrow(user, key_ids)
@@ -81,6 +69,6 @@ def test_an_escrow_of_another_user_or_key_is_refused(aws, user, key_ids):
     assert "W2RlZmF1bHRdCg==" not in json.dumps(result)
 
 
-def test_a_missing_escrow_is_refused(aws):
+def test_a_missing_escrow_is_refused(aws_in_process):
     result = escrow()
     assert result["failed"] and f"the escrow {ESCROW} does not exist" in result["msg"]
