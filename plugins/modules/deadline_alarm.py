@@ -162,10 +162,9 @@ except ImportError:  # Python < 3.9: refused in main()
 with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing botocore
     import botocore
 
-from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.jram.dumphost.plugins.module_utils import cloudwatch_alarm as alarm_state
 from ansible_collections.jram.dumphost.plugins.module_utils.cron_schedule import parse_schedule
 from ansible_collections.jram.dumphost.plugins.module_utils.errors import ScheduleError
 
@@ -303,97 +302,14 @@ def desired_alarm(params, window_tz, days, deadline, deadline_utc):
     }
 
 
-def comparable(alarm, verify_window):
-    """The settings this module owns, in one canonical shape, from a desired or a described alarm."""
-    metrics = []
-    for query in alarm.get("Metrics") or []:
-        item = {"Id": query.get("Id"), "ReturnData": bool(query.get("ReturnData", True))}
-        if query.get("Expression"):
-            item["Expression"] = query["Expression"]
-            item["Label"] = query.get("Label") or ""
-        stat = query.get("MetricStat")
-        if stat:
-            metric = stat.get("Metric", {})
-            item["MetricStat"] = {
-                "Metric": {
-                    "Namespace": metric.get("Namespace"),
-                    "MetricName": metric.get("MetricName"),
-                    "Dimensions": sorted(({"Name": d["Name"], "Value": d["Value"]}
-                                          for d in metric.get("Dimensions") or []), key=lambda d: d["Name"]),
-                },
-                "Period": int(stat.get("Period") or 0),
-                "Stat": stat.get("Stat"),
-            }
-        metrics.append(item)
-    result = {
-        "AlarmName": alarm.get("AlarmName"),
-        "AlarmDescription": alarm.get("AlarmDescription") or "",
-        "ActionsEnabled": bool(alarm.get("ActionsEnabled", True)),
-        "AlarmActions": sorted(alarm.get("AlarmActions") or []),
-        "OKActions": sorted(alarm.get("OKActions") or []),
-        "InsufficientDataActions": sorted(alarm.get("InsufficientDataActions") or []),
-        "Metrics": sorted(metrics, key=lambda m: m["Id"]),
-        "Threshold": float(alarm.get("Threshold") or 0),
-        "ComparisonOperator": alarm.get("ComparisonOperator"),
-        "EvaluationPeriods": int(alarm.get("EvaluationPeriods") or 0),
-        "DatapointsToAlarm": int(alarm.get("DatapointsToAlarm") or alarm.get("EvaluationPeriods") or 0),
-        "TreatMissingData": alarm.get("TreatMissingData") or "missing",
-    }
-    window = alarm.get("EvaluationWindow")
-    if window or verify_window:
-        result["EvaluationWindow"] = window or {"SlidingWindow": {}}
-    return result
-
-
-def differs(before, after, verify_window):
-    """Whether the alarm must be written; without ``verify_window`` the evaluation window the
-    endpoint does not report is left out of the comparison."""
-    if before is None:
-        return True
-    if verify_window:
-        return before != after
-    return dict(before, EvaluationWindow=None) != dict(after, EvaluationWindow=None)
-
-
-def describe(client, name):
-    answer = client.describe_alarms(aws_retry=True, AlarmNames=[name], AlarmTypes=["MetricAlarm"])
-    alarms = answer.get("MetricAlarms") or []
-    return alarms[0] if alarms else None
-
-
 def ensure_present(client, params, desired, fields, check_mode):
     """(changed, result) for state=present: ``desired`` and ``fields`` come from :func:`plan`; writes
     only when the alarm differs, and not in check mode."""
-    verify = params["verify_evaluation_window"]
-    current = describe(client, params["name"])
-    after = comparable(desired, verify)
-    before = comparable(current, verify) if current else None
-    changed = differs(before, after, verify)
-    if changed and not check_mode:
-        client.put_metric_alarm(aws_retry=True, **desired)
-    result = dict(fields, alarm=camel_dict_to_snake_dict(after if changed else before))
-    if changed:
-        result["diff"] = {"before": camel_dict_to_snake_dict(before) if before else {},
-                          "after": camel_dict_to_snake_dict(after),
-                          "before_header": f"alarm {params['name']}",
-                          "after_header": f"alarm {params['name']} (deadline {fields['deadline']} "
-                                          f"{params['timezone']}, {fields['deadline_utc']} UTC)"}
-    return changed, result
-
-
-def ensure_absent(client, params, check_mode):
-    """(changed, result) for state=absent."""
-    name = params["name"]
-    current = describe(client, name)
-    if not current:
-        return False, {}
-    if not check_mode:
-        try:
-            client.delete_alarms(aws_retry=True, AlarmNames=[name])
-        except is_boto3_error_code("ResourceNotFound"):
-            pass  # deleted since it was described
-    return True, {"diff": {"before": camel_dict_to_snake_dict(comparable(current, False)), "after": {},
-                           "before_header": f"alarm {name}", "after_header": f"alarm {name}"}}
+    header = (f"alarm {params['name']} (deadline {fields['deadline']} {params['timezone']}, "
+              f"{fields['deadline_utc']} UTC)")
+    changed, result = alarm_state.ensure_present(client, desired, params["verify_evaluation_window"], check_mode,
+                                                 header)
+    return changed, dict(fields, **result)
 
 
 def main():
@@ -428,7 +344,7 @@ def main():
             changed, result = ensure_present(client, params, desired, fields, module.check_mode)
         else:
             client = module.client("cloudwatch", retry_decorator=AWSRetry.jittered_backoff())
-            changed, result = ensure_absent(client, params, module.check_mode)
+            changed, result = alarm_state.ensure_absent(client, params["name"], module.check_mode)
     except DeadlineAlarmError as exc:
         module.fail_json(msg=str(exc))
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
+from ansible_collections.jram.dumphost.plugins.module_utils import cloudwatch_alarm as ca
 from ansible_collections.jram.dumphost.plugins.modules import deadline_alarm as da
 from sandboxtest import run_module
 
@@ -137,11 +138,11 @@ def test_the_evaluation_window_is_compared_only_when_the_endpoint_reports_it():
     moved = dict(desired, EvaluationWindow={"WallClockWindow": {"Timezone": "+03:00"}})
     unreported = {k: v for k, v in desired.items() if k != "EvaluationWindow"}
     for verify, expected in ((True, [False, True, True]), (False, [False, False, False])):
-        after = da.comparable(desired, verify)
-        found = [da.differs(da.comparable(described, verify), after, verify)
+        after = ca.comparable(desired, verify)
+        found = [ca.differs(ca.comparable(described, verify), after, verify)
                  for described in (desired, moved, unreported)]
         assert found == expected, verify
-    assert da.differs(None, da.comparable(desired, True), True)
+    assert ca.differs(None, ca.comparable(desired, True), True)
 
 
 def module_args(url: str, name: str, **extra) -> dict:
