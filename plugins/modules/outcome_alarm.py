@@ -15,7 +15,7 @@ description:
     much smaller than the previous one) and fires on a period whose C(Maximum) is at least 1.
   - A period without datapoints (no run) is C(notBreaching); a run that never ends is the deadline
     alarm's to report.
-  - Shares its comparison with M(jram.dumphost.deadline_alarm) (module_utils/cloudwatch_alarm): the
+  - Shares its comparison with M(jram.dumphost.deadline_alarm) (module_utils/cloudwatch_alarm), so the
     alarm is written only when a setting the module owns differs.
 version_added: 0.2.0
 author:
