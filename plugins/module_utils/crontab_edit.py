@@ -246,6 +246,12 @@ def entry_command(program: str, job: str, phase: str) -> str:
     return f"{program} run {job}" + (" --parallel" if phase == "parallel" else "")
 
 
+def catch_up_command(program: str, job: str, phase: str) -> str:
+    """What the job's ``@reboot`` entry runs: the day's run missed while the host was down, made
+    before the job's deadline (``dumpjob catch-up``), on the key the scheduled entry writes."""
+    return f"{program} catch-up {job}" + (" --parallel" if phase == "parallel" else "")
+
+
 def render_cron_d(job: str, phase: str, specs: list, schedule: str, timezone: str, host_zone: str,
                   user: str, program: str, env_lines: list) -> str:
     """The content of ``/etc/cron.d/dumpjob-<job>``. Deterministic: no timestamps, so a second
@@ -256,6 +262,8 @@ def render_cron_d(job: str, phase: str, specs: list, schedule: str, timezone: st
         f"# Schedule '{schedule}' in {timezone}, written below in the host zone {host_zone} "
         "(cron here fires on the host clock).",
         *env_lines,
+        "# At boot: the scheduled run missed while the host was down, if the job's deadline has not passed.",
+        f"@reboot {user} {catch_up_command(program, job, phase)}",
         *(f"{spec} {user} {command}" for spec in specs),
     ]
     return "\n".join(lines) + "\n"

@@ -134,6 +134,9 @@ def test_round_trip_legacy_parallel_cutover_parallel_legacy_restores_every_byte(
                  "# Schedule '30 5 * * *' in Asia/Tokyo, written below in the host zone Etc/UTC (cron here fires "
                  "on the host clock).\n"
                  "SHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+                 "# At boot: the scheduled run missed while the host was down, if the job's deadline has not "
+                 "passed.\n"
+                 f"@reboot root {host.program} catch-up datatransit --parallel\n"
                  f"30 20 * * * root {host.program} run datatransit --parallel\n"}]
     assert host.legacy.read_bytes() == host.original
     entry = host.cron_dir / "dumpjob-datatransit"

@@ -254,10 +254,12 @@ def test_rendered_entry_is_deterministic_and_in_cron_grammar():
                               "Asia/Tokyo", "Etc/UTC", "dumpjob", "/usr/local/bin/dumpjob", env)
     entries = [line for line in prod.splitlines()
                if not line.startswith("#") and not re.match(r"^[A-Z_0-9]+=", line)]
-    assert len(entries) == 2
-    assert all(line.endswith("dumpjob /usr/local/bin/dumpjob run datatransit") for line in entries)
+    assert entries[0] == "@reboot dumpjob /usr/local/bin/dumpjob catch-up datatransit"
+    assert entries[1:] == ["0 18 * * 0 dumpjob /usr/local/bin/dumpjob run datatransit",
+                           "0 3 * * 1 dumpjob /usr/local/bin/dumpjob run datatransit"]
+    assert "\n@reboot dumpjob /usr/local/bin/dumpjob catch-up datatransit --parallel\n30 20 * * * " in text
     assert edit.system_file_problem(prod) is None and edit.system_file_problem(text) is None
-    assert [edit.entry_problem(line, True) for line in entries] == [None, None]
+    assert [edit.entry_problem(line, True) for line in entries] == [None, None, None]
     # 4 fields: the command's path is read as the day of week; a user name cron would not take
     assert edit.entry_problem("30 20 * * /usr/local/bin/dumpjob run x", True) == "bad day-of-week field"
     assert edit.entry_problem("30 20 * * * Dump/Job /usr/local/bin/dumpjob run x", True) == "bad user name"
