@@ -227,7 +227,8 @@ def line(t: dict) -> str:
     name, verdict = t["table"], t["verdict"]
     if verdict in ("missing_table", "extra_table"):
         return f"{name}: {verdict.replace('_', ' ')}"
-    text = f"{name}: {verdict.replace('_', ' ')} ({t['method']}, {t['source_rows']} source rows, {t['target_rows']} target rows"
+    text = (f"{name}: {verdict.replace('_', ' ')} ({t['method']}, {t['source_rows']} source rows, "
+            f"{t['target_rows']} target rows")
     if verdict == "rows_differ":
         counts = ", ".join(f"{t[k]} {k.replace('_', ' ')}" for k in DIFF_KINDS if t.get(k) is not None)
         text += f"; {counts}"
@@ -257,28 +258,30 @@ def inventory(conn, databases: list) -> dict:
     the base tables (views, which DMS does not copy, are left out)."""
     marks = ", ".join(["%s"] * len(databases))
     args = tuple(databases)
-    tables = {(db, t): {"columns": [], "key": [], "key_kind": None} for db, t in _rows(
-        conn, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' "
-              f"AND TABLE_SCHEMA IN ({marks}) ORDER BY 1, 2", args)}  # noqa: S608
-    for db, t, name, data_type, column_type in _rows(
-            conn, "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS "
-                  f"WHERE TABLE_SCHEMA IN ({marks}) ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION", args):  # noqa: S608
+    where = f"WHERE TABLE_SCHEMA IN ({marks})"
+    listed = _rows(conn, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES "  # noqa: S608
+                         f"{where} AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1, 2", args)
+    tables = {(db, t): {"columns": [], "key": [], "key_kind": None} for db, t in listed}
+    columns = _rows(conn, "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE "  # noqa: S608
+                          f"FROM information_schema.COLUMNS {where} ORDER BY 1, 2, ORDINAL_POSITION", args)
+    for db, t, name, data_type, column_type in columns:
         if (db, t) in tables:
             tables[(db, t)]["columns"].append((name, data_type, column_type))
     indexes: dict = {}
-    for db, t, index, column, nullable in _rows(
-            conn, "SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, COLUMN_NAME, NULLABLE FROM information_schema.STATISTICS "
-                  f"WHERE TABLE_SCHEMA IN ({marks}) AND NON_UNIQUE = 0 ORDER BY 1, 2, 3, SEQ_IN_INDEX", args):  # noqa: S608
+    unique = _rows(conn, "SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, COLUMN_NAME, NULLABLE "  # noqa: S608
+                         f"FROM information_schema.STATISTICS {where} AND NON_UNIQUE = 0 "
+                         "ORDER BY 1, 2, 3, SEQ_IN_INDEX", args)
+    for db, t, index, column, nullable in unique:
         indexes.setdefault((db, t), {}).setdefault(index, []).append((column, nullable == "YES"))
-    for where, found in indexes.items():
-        if where not in tables:
+    for table, found in indexes.items():
+        if table not in tables:
             continue
-        usable = {name: [c for c, _ in cols] for name, cols in found.items() if not any(n for _, n in cols)}
+        usable = {name: [c[0] for c in cols] for name, cols in found.items() if not any(c[1] for c in cols)}
         if "PRIMARY" in usable:
-            tables[where].update(key=usable["PRIMARY"], key_kind="primary")
+            tables[table].update(key=usable["PRIMARY"], key_kind="primary")
         elif usable:
             first = sorted(usable)[0]
-            tables[where].update(key=usable[first], key_kind=f"unique {first}")
+            tables[table].update(key=usable[first], key_kind=f"unique {first}")
     return tables
 
 

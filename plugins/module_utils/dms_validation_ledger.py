@@ -97,7 +97,8 @@ def gate(ledger: dict, required_days: int, today: str | None = None) -> dict:
     if today and latest:
         age = (dt.date.fromisoformat(today) - dt.date.fromisoformat(latest["date"])).days
         if age > 1:
-            problems.append(f"the latest verdict is of {latest['date']}, {age} days old: run playbooks/dms_validate.yml")
+            problems.append(f"the latest verdict is of {latest['date']}, {age} days old: "
+                            "run playbooks/dms_validate.yml")
     if not days:
         problems.append("no verdict recorded yet: run playbooks/dms_validate.yml daily")
     return {"open": not problems, "problems": problems, "consecutive_identical_days": run,
@@ -112,9 +113,10 @@ def validate(data, path: str) -> dict:
         raise LedgerError(f"ledger {path} has version {data.get('version')!r}, this collection reads version "
                           f"{VERSION}: upgrade the collection")
     for entry in data["verdicts"]:
-        if not isinstance(entry, dict) or not isinstance(entry.get("date"), str) or entry.get("verdict") not in VERDICTS:
-            raise LedgerError(f"ledger {path}: an entry is malformed ({str(entry)[:60]}): fix it by hand or restore the "
-                              "file from a backup")
+        if not isinstance(entry, dict) or not isinstance(entry.get("date"), str) \
+                or entry.get("verdict") not in VERDICTS:
+            raise LedgerError(f"ledger {path}: an entry is malformed ({str(entry)[:60]}): fix it by hand or restore "
+                              "the file from a backup")
     return data
 
 
@@ -130,5 +132,6 @@ def load(path: str) -> dict:
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise LedgerError(f"ledger {path} is not valid JSON ({exc}): restore it from a backup or move it aside") from None
+        raise LedgerError(f"ledger {path} is not valid JSON ({exc}): restore it from a backup or move it "
+                          "aside") from None
     return validate(data, path)

@@ -243,7 +243,7 @@ def main():
             ssl_ca=dict(type="path"),
             target_ssl_ca=dict(type="path"),
             chunk_rows=dict(type="int", default=10000),
-            sample_keys=dict(type="int", default=5),
+            sample_keys=dict(type="int", default=5, no_log=False),
             settle_rechecks=dict(type="int", default=2),
             settle_seconds=dict(type="float", default=15),
             connect_timeout=dict(type="int", default=10),

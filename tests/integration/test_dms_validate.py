@@ -39,7 +39,8 @@ WRITES = ("Com_insert", "Com_update", "Com_delete", "Com_replace", "Com_create_t
 
 def _counters(run_sql) -> dict:
     names = ", ".join(f"'{n}'" for n in WRITES)
-    return dict(line.split("\t") for line in run_sql(f"SHOW GLOBAL STATUS WHERE Variable_name IN ({names})").splitlines())
+    out = run_sql(f"SHOW GLOBAL STATUS WHERE Variable_name IN ({names})")
+    return dict(line.split("\t") for line in out.splitlines())
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +48,10 @@ def dms(sandbox):
     was_running = mariadb.target_running(sandbox.settings)
     mariadb.target_up(sandbox.settings)
     sm = sandbox.client("secretsmanager")
+    target_port = mariadb.target_port(sandbox.settings)
     for name, user, password, port in (
             (SOURCE_SECRET, LEGACY_DB_USER, LEGACY_DB_PASSWORD, sandbox.settings.mariadb_port),
-            (TARGET_SECRET, mariadb.DMS_TARGET_USER, mariadb.DMS_TARGET_PASSWORD, mariadb.target_port(sandbox.settings))):
+            (TARGET_SECRET, mariadb.DMS_TARGET_USER, mariadb.DMS_TARGET_PASSWORD, target_port)):
         sm.create_secret(Name=name, SecretString=json.dumps(
             {"engine": "mariadb", "host": "127.0.0.1", "port": port, "username": user, "password": password,
              "dbname": "basis"}))
@@ -190,7 +192,8 @@ def test_playbook_records_the_days_verdict_once(copy, tmp_path):
     ledger = tmp_path / "dms_validation.json"
     env = {**copy.env, "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
     args = ["-e", "dms_validate_hosts=localhost", "-e", f"dms_validate_source_secret_id={SOURCE_SECRET}",
-            "-e", f"dms_validate_target_secret_id={TARGET_SECRET}", "-e", f"dms_validate_ssl_ca={copy.env['MARIADB_SSL_CA']}",
+            "-e", f"dms_validate_target_secret_id={TARGET_SECRET}",
+            "-e", f"dms_validate_ssl_ca={copy.env['MARIADB_SSL_CA']}",
             "-e", f"dms_validate_ledger_path={ledger}", "-e", "dms_validate_date=2026-11-30",
             "-e", "dms_validate_become=false", "-e", f"dms_validate_python={sys.executable}",
             "-e", "dms_validate_required_days=1", "-e", "dms_validate_timezone=UTC"]

@@ -13,6 +13,7 @@ import pytest
 from ansible_collections.jram.dumphost.plugins.module_utils import dms_validation as v
 from ansible_collections.jram.dumphost.plugins.module_utils import dms_validation_ledger as ledger
 from ansible_collections.jram.dumphost.plugins.module_utils.errors import InvalidOptionError, LedgerError
+
 from dumpjob.digest import Section
 
 
