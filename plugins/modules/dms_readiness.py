@@ -163,7 +163,6 @@ markdown:
   sample: "# DMS readiness of vendor.abc...:3306 ..."
 """
 
-import json
 import os
 
 try:
@@ -182,26 +181,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.jram.dumphost.plugins.module_utils import dms_checks as checks
 from ansible_collections.jram.dumphost.plugins.module_utils import dms_source as source
-
-SECRET_KEYS = ("host", "port", "username", "password")
-
-
-def read_secret(module, client, secret_id):
-    try:
-        raw = client.get_secret_value(SecretId=secret_id, aws_retry=True)["SecretString"]
-    except is_boto3_error_code("ResourceNotFoundException"):
-        module.fail_json(msg=f"secret {secret_id} does not exist: create it (RDS secret JSON) or fix the secret id")
-    except (BotoCoreError, ClientError) as e:  # pylint: disable=duplicate-except
-        module.fail_json_aws(e, msg=f"cannot read secret {secret_id}; grant secretsmanager:GetSecretValue on it")
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = None
-    missing = [k for k in SECRET_KEYS if not isinstance(value, dict) or value.get(k) in (None, "")]
-    if missing:
-        module.fail_json(msg=f"secret {secret_id} is not RDS secret JSON (missing {', '.join(missing)}): "
-                             "store host, port, username, password and dbname")
-    return value
+from ansible_collections.jram.dumphost.plugins.module_utils.dms_secrets import read_secret
 
 
 def rds_instance(module, client, identifier, host, port):

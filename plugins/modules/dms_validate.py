@@ -178,14 +178,8 @@ seconds:
   sample: 12.5
 """
 
-import json
 import os
 import time
-
-try:
-    from botocore.exceptions import BotoCoreError, ClientError
-except ImportError:
-    BotoCoreError = ClientError = None  # AnsibleAWSModule reports the missing botocore
 
 try:
     import pymysql
@@ -194,32 +188,11 @@ except ImportError:
     pymysql = None
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.jram.dumphost.plugins.module_utils import dms_source
 from ansible_collections.jram.dumphost.plugins.module_utils import dms_validation as validation
-
-SECRET_KEYS = ("host", "port", "username", "password")
-
-
-def secret_login(module, client, secret_id):
-    """The login of an RDS secret JSON; fails naming the secret, never its value."""
-    try:
-        raw = client.get_secret_value(SecretId=secret_id, aws_retry=True)["SecretString"]
-    except is_boto3_error_code("ResourceNotFoundException"):
-        module.fail_json(msg=f"secret {secret_id} does not exist: create it (RDS secret JSON) or fix the secret id")
-    except (BotoCoreError, ClientError) as e:  # pylint: disable=duplicate-except
-        module.fail_json_aws(e, msg=f"cannot read secret {secret_id}; grant secretsmanager:GetSecretValue on it")
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = None
-    missing = [k for k in SECRET_KEYS if not isinstance(value, dict) or value.get(k) in (None, "")]
-    if missing:
-        module.fail_json(msg=f"secret {secret_id} is not RDS secret JSON (missing {', '.join(missing)}): "
-                             "store host, port, username, password and dbname")
-    return value
+from ansible_collections.jram.dumphost.plugins.module_utils.dms_secrets import read_secret
 
 
 def connect(module, login, secret_id, ssl_ca):
@@ -265,8 +238,8 @@ def main():
         if path and not os.path.isfile(path):
             module.fail_json(msg=f"{name} {path} is not a file: point it at the server's CA bundle")
     secrets = module.client("secretsmanager", retry_decorator=AWSRetry.jittered_backoff())
-    source_login = secret_login(module, secrets, p["source_secret_id"])
-    target_login = secret_login(module, secrets, p["target_secret_id"])
+    source_login = read_secret(module, secrets, p["source_secret_id"])
+    target_login = read_secret(module, secrets, p["target_secret_id"])
     databases = p["databases"] or ([source_login["dbname"]] if source_login.get("dbname") else [])
     if not databases:
         module.fail_json(msg=f"no databases: secret {p['source_secret_id']} has no dbname; set databases")
