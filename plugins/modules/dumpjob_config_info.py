@@ -82,11 +82,12 @@ jobs:
       timezone: Asia/Tokyo
 parsed:
   description: The jobs as C(dumpjob check-config --json) answered (C(kind), C(bucket), C(key), C(parallel_key),
-    C(legacy_key), C(schedule), C(timezone), C(compression) type).
+    C(legacy_key), C(schedule), C(timezone), C(compression) type, C(deadline) or null).
   returned: success
   type: dict
   sample:
-    basis: {kind: mysqldump, bucket: jram-gghouse, compression: gzip, schedule: "30 5 * * *", timezone: Asia/Tokyo}
+    basis: {kind: mysqldump, bucket: jram-gghouse, compression: gzip, schedule: "30 5 * * *", timezone: Asia/Tokyo,
+            deadline: "06:40"}
 """
 
 import os

@@ -39,3 +39,17 @@ def describe(exc: BaseException) -> str:
         message = (getattr(exc, "response", {}) or {}).get("Error", {}).get("Message", "")
         return f"{code}: {message}".rstrip(": ")
     return f"{type(exc).__name__}: {exc}"
+
+
+# AWS answers that a later request may not get: throttling, timeouts, failures on the service's side.
+TRANSIENT_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling",
+                   "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "OperationAborted"}
+
+
+def transient_aws_error(exc: BaseException) -> bool:
+    """Whether an AWS error answer is worth another attempt later: a known transient code, or a
+    status of 5xx, 408 or 429 (other 4xx answers refuse the request as it is)."""
+    if error_code(exc) in TRANSIENT_CODES:
+        return True
+    status = ((getattr(exc, "response", None) or {}).get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    return not isinstance(status, int) or status >= 500 or status in (408, 429)

@@ -36,6 +36,12 @@ EXIT_CODES = """exit codes:
      that never published
  11  compare: the dumps differ
  12  doctor: at least one check failed
+ 13  anomaly: published, but smaller than the job's previous dump beyond the
+     job's limits (anomaly:); the 'anomaly' log line names the tables
+ 14  anomaly refused: as 13, with anomaly.action: refuse; nothing published
+A job with a deadline tries again after a failure of a transient class (the
+database unreachable or lost, S3, the server interrupting the dump) while the
+next attempt can end by the deadline; the exit code is the last attempt's.
 password: 4 (secret: no AWSPENDING version) and 5 (database: the password is refused
 or cannot be changed) as above; 0 when the database accepts the stage asked for.
 Every failure ends with one JSON log line {"level":"error","event":"error","msg":...}
@@ -158,11 +164,13 @@ def _run(args: argparse.Namespace, log: Logger) -> int:
     except DumpJobError as exc:
         return _fail(args, log, exc)
     log.info("summary", f"published {summary['url']}: {summary['raw_bytes']} bytes dumped, "
-             f"{summary['compressed_bytes']} stored, {summary['rows']} rows in {summary['seconds']} s", **summary)
+             f"{summary['compressed_bytes']} stored, {summary['rows']} rows in {summary['seconds']} s{attempts}",
+             **summary)
     if args.json:
         print(log.scrub(json.dumps(_redacted(log, summary), ensure_ascii=False)))
-    return ExitCode.OK
+    return ExitCode.ANOMALY if summary["anomaly"]["anomalous"] else ExitCode.OK
 
+    attempts = f" ({summary['attempts']} attempts)" if summary["attempts"] > 1 else ""
 
 def _fail(args: argparse.Namespace, log: Logger, exc: DumpJobError) -> int:
     # The raw message is redacted before it becomes one line (Logger.redact), then again as JSON.
@@ -190,7 +198,7 @@ def _check_config(args: argparse.Namespace, log: Logger) -> int:
     cfg = config.load(args.config, host_files=not args.skip_host_files)
     jobs = {name: {"kind": j.kind, "bucket": j.bucket, "key": j.key, "parallel_key": j.parallel_key,
                    "legacy_key": j.legacy_key, "schedule": j.schedule, "timezone": j.timezone,
-                   "compression": j.compression.type}
+                   "compression": j.compression.type, "deadline": j.deadline}
             for name, j in cfg.jobs.items()}
     report = {"ok": True, "config": cfg.path, "jobs": jobs}
     _print(args, log, report, f"config {cfg.path} is valid: {len(jobs)} job(s): {', '.join(sorted(jobs))}")

@@ -12,8 +12,10 @@ from typing import Any, Optional
 
 import yaml
 
+from .anomaly import ACTIONS, AnomalyLimits
 from .errors import ConfigError
 from .keys import render_key, timezone
+from .retry import RetryPolicy, parse_deadline, schedule_time, window_minutes
 
 DEFAULT_PATH = "/etc/dumpjob/jobs.yml"
 JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -42,6 +44,8 @@ CRON_FIELDS = (
 COMPRESSION_KEYS = {"type", "level", "threads"}
 CSV_KEYS = {"null", "line_terminator", "header"}
 COMPARE_KEYS = {"ignore_auto_increment"}
+RETRY_KEYS = {"max_attempts", "backoff_seconds", "max_backoff_seconds", "attempt_seconds"}
+ANOMALY_KEYS = {"action", "raw_bytes_drop_percent", "table_rows_drop_percent", "table_gone"}
 KIND_ONLY = {
     "mysqldump": {"databases", "tables", "no_data", "harmless_warnings", "flavour_mismatch", "mysqldump",
                   "credentials_transport"},
@@ -51,6 +55,7 @@ COMMON_KEYS = {
     "kind", "description", "secret_id", "region", "bucket", "key", "parallel_key", "legacy_key", "timezone",
     "compression", "sse_kms_key_id", "schedule", "metrics_namespace", "upload_concurrency", "part_size_mib",
     "min_bytes", "ssl_ca", "work_dir", "lock_dir", "progress_seconds", "compare", "connect_timeout", "syslog",
+    "deadline", "retry", "anomaly",
 }
 ALL_KEYS = COMMON_KEYS | KIND_ONLY["mysqldump"] | KIND_ONLY["query"]
 # Keys of earlier versions: each names its replacement.
@@ -115,6 +120,9 @@ class Job:
     syslog: bool = True
     csv: CsvFormat = field(default_factory=CsvFormat)
     ignore_auto_increment: bool = False
+    deadline: Optional[str] = None  # HH:MM in `timezone`: retries end so that the last attempt ends by then
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    anomaly: AnomalyLimits = field(default_factory=AnomalyLimits)
 
     def object_key(self, when: datetime, parallel: bool = False) -> str:
         return render_key(self.parallel_key if parallel else self.key, when, self.name)
@@ -315,6 +323,9 @@ def _job(path: str, name: str, defaults: dict, body: Any) -> Job:
     schedule = r.get("schedule", str)
     if schedule is not None:
         _check_schedule(r, schedule)
+    deadline = _deadline(r, schedule)
+    retry = _retry(r)
+    anomaly = _anomaly(r)
     databases = r.strings("databases", required=(kind == "mysqldump"))
     tables = r.strings("tables")
     if tables and len(databases) != 1:
@@ -358,6 +369,60 @@ def _job(path: str, name: str, defaults: dict, body: Any) -> Job:
         connect_timeout=r.integer("connect_timeout", 10, 1, 300),
         syslog=r.get("syslog", bool, True), csv=csv_format,
         ignore_auto_increment=_bool_in(r, "compare.ignore_auto_increment", compare.get("ignore_auto_increment", False)),
+        deadline=deadline, retry=retry, anomaly=anomaly,
+    )
+
+
+def _deadline(r: _Reader, schedule: Optional[str]) -> Optional[str]:
+    value = r.data.get("deadline")
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise r.fail("deadline", "must be a quoted 'HH:MM' (YAML reads an unquoted 6:40 as the number "
+                     f"{value}); write deadline: \"06:40\"")
+    text = r.get("deadline", str)
+    deadline = parse_deadline(text)
+    if deadline is None:
+        raise r.fail("deadline", f"is '{text}', not a time of day 'HH:MM' (00:00-23:59) such as '06:40'")
+    start = schedule_time(schedule)
+    if start is None:
+        raise r.fail("deadline", "needs a 'schedule' that starts at one time of day, such as '30 5 * * *' or "
+                     f"'@daily' (the deadline closes the window that opens there; schedule is {schedule!r})")
+    if window_minutes(start, deadline) == 0:
+        raise r.fail("deadline", f"is the schedule's own start {text}; set the time by which the dump must be "
+                     "published, after the start")
+    return text
+
+
+def _retry(r: _Reader) -> RetryPolicy:
+    given = r.mapping("retry", RETRY_KEYS)
+    default = RetryPolicy()
+    policy = RetryPolicy(
+        max_attempts=_int_in(r, "retry.max_attempts", given.get("max_attempts", default.max_attempts), 1, 100),
+        backoff_seconds=_number_in(r, "retry.backoff_seconds", given.get("backoff_seconds", default.backoff_seconds),
+                                   1, 3600),
+        max_backoff_seconds=_number_in(r, "retry.max_backoff_seconds",
+                                       given.get("max_backoff_seconds", default.max_backoff_seconds), 1, 86400),
+        attempt_seconds=_number_in(r, "retry.attempt_seconds", given.get("attempt_seconds", default.attempt_seconds),
+                                   1, 86400),
+    )
+    if policy.max_backoff_seconds < policy.backoff_seconds:
+        raise r.fail("retry.max_backoff_seconds", f"is {policy.max_backoff_seconds:g}, below retry.backoff_seconds "
+                     f"{policy.backoff_seconds:g}; raise it or lower the backoff")
+    return policy
+
+
+def _anomaly(r: _Reader) -> AnomalyLimits:
+    given = r.mapping("anomaly", ANOMALY_KEYS)
+    default = AnomalyLimits()
+    return AnomalyLimits(
+        action=_str_in(r, "anomaly.action", given.get("action", default.action), set(ACTIONS)),
+        raw_bytes_drop_percent=_number_in(r, "anomaly.raw_bytes_drop_percent",
+                                          given.get("raw_bytes_drop_percent", default.raw_bytes_drop_percent), 0, 100),
+        table_rows_drop_percent=_number_in(r, "anomaly.table_rows_drop_percent",
+                                           given.get("table_rows_drop_percent", default.table_rows_drop_percent),
+                                           0, 100),
+        table_gone=_bool_in(r, "anomaly.table_gone", given.get("table_gone", default.table_gone)),
     )
 
 
@@ -438,6 +503,18 @@ def _str_in(r: _Reader, key: str, value: Any, choices: set[str] | None = None, a
     if choices is not None and value not in choices:
         raise r.fail(key, f"must be one of {sorted(repr(c) for c in choices)}")
     return value
+
+
+def _int_in(r: _Reader, key: str, value: Any, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise r.fail(key, f"must be an integer from {low} to {high}")
+    return value
+
+
+def _number_in(r: _Reader, key: str, value: Any, low: float, high: float) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
+        raise r.fail(key, f"must be a number from {low:g} to {high:g}")
+    return float(value)
 
 
 def _bool_in(r: _Reader, key: str, value: Any) -> bool:

@@ -16,6 +16,11 @@ from .secret import CURRENT, PENDING, DbCredentials, fetch
 
 AUTH_ERRORS = {1045, 1698, 1251}
 LOST_CONNECTION = {2006, 2013, 2055, 4031}
+# The server stopped the session on its side: shutting down, the query or the connection killed.
+SERVER_INTERRUPTED = {1053, 1317, 1927}
+# Errors of a login that a later attempt may not meet: the server down, unreachable, restarting,
+# out of connections, or the name not resolved for a moment.
+UNREACHABLE = {1040, 1053, 2002, 2003, 2005, 2006, 2013, 2055, 4031}
 # Only the encoders: result values stay the text the server sent, exactly as mysql --batch shows them.
 TEXT_CONV = {k: v for k, v in converters.conversions.items() if isinstance(k, type)}
 DUMP_PRIVILEGES = ("SELECT", "SHOW VIEW", "TRIGGER", "EVENT")
@@ -61,7 +66,8 @@ def connect(creds: DbCredentials, database: Optional[str] = None, ssl_ca: Option
         if code == 1044:
             raise DatabaseError(f"user '{creds.username}' may not use database '{database}'; grant it SELECT") from None
         raise DatabaseError(f"cannot reach database {creds.host}:{creds.port} ({reason(exc)}); "
-                            "check the host, port, security group and that the server runs") from None
+                            "check the host, port, security group and that the server runs",
+                            transient=code in UNREACHABLE) from None
     except pymysql.err.MySQLError as exc:
         raise DatabaseError(f"cannot log in to database {creds.host}:{creds.port} ({reason(exc)})") from None
 
@@ -209,6 +215,11 @@ def drop_connection(conn: Connection) -> None:
 
 def is_lost_connection(exc: BaseException) -> bool:
     return isinstance(exc, pymysql.err.OperationalError) and bool(exc.args) and exc.args[0] in LOST_CONNECTION
+
+
+def is_server_interruption(exc: BaseException) -> bool:
+    """The server ended the query or the session itself (shutdown, KILL)."""
+    return isinstance(exc, pymysql.err.MySQLError) and bool(exc.args) and exc.args[0] in SERVER_INTERRUPTED
 
 
 def reason(exc: BaseException) -> str:

@@ -1,4 +1,10 @@
-"""Failure classes of dumpjob, each with its own documented exit code."""
+"""Failure classes of dumpjob, each with its own documented exit code.
+
+Each failure is also transient or permanent (`transient`): a run with a `deadline` tries again
+after a transient one (the database unreachable or lost, S3 failing, the server interrupting the
+dump) and stops at once after a permanent one (configuration, a missing secret, a login refused
+with both secret stages, TLS verification, a signal...). The class gives the default, the place
+that raises an error may say otherwise (a missing bucket is a storage error, and permanent)."""
 
 from __future__ import annotations
 
@@ -19,6 +25,8 @@ class ExitCode(IntEnum):
     VERIFY_FAILED = 10
     DIFFERENT = 11
     CHECK_FAILED = 12
+    ANOMALY = 13  # published, but smaller than the previous dump beyond the job's limits
+    ANOMALY_REFUSED = 14  # not published: smaller beyond the limits and the job says refuse
 
 
 class DumpJobError(Exception):
@@ -30,13 +38,23 @@ class DumpJobError(Exception):
 
     exit_code = ExitCode.INTERNAL
     kind = "internal"
+    transient = False
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, transient: bool | None = None):
         super().__init__(str(message))
+        if transient is not None:
+            self.transient = transient
 
     @property
     def message(self) -> str:
         return str(self)
+
+    def extended(self, suffix: str) -> DumpJobError:
+        """The same failure (class and transience) with `suffix` appended to its message."""
+        error = DumpJobError.__new__(type(self))
+        Exception.__init__(error, f"{self}; {suffix}")
+        error.__dict__.update(self.__dict__)
+        return error
 
 
 class ConfigError(DumpJobError):
@@ -62,6 +80,7 @@ class DumpIncompleteError(DumpJobError):
 class StorageError(DumpJobError):
     exit_code = ExitCode.STORAGE
     kind = "storage"
+    transient = True  # S3 unreachable, throttling, 5xx; refusals and missing buckets say otherwise
 
 
 class LockHeldError(DumpJobError):
@@ -82,3 +101,8 @@ class VerifyFailedError(DumpJobError):
 class UsageError(DumpJobError):
     exit_code = ExitCode.USAGE
     kind = "usage"
+
+
+class AnomalyRefusedError(DumpJobError):
+    exit_code = ExitCode.ANOMALY_REFUSED
+    kind = "anomaly_refused"

@@ -86,6 +86,30 @@ def describes(doc: dict[str, Any], exists: bool, run_id: Optional[str]) -> Optio
     return None
 
 
+def published(s3, bucket: str, keys: list[str], limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` manifests found at `keys` (in the order given) that describe the object at
+    their key, i.e. of dumps that were published. A manifest that is no JSON, of an unknown format
+    or of a run that never published is passed over; S3 failing raises StorageError."""
+    found: list[dict[str, Any]] = []
+    for key in keys:
+        body = get_body(s3, bucket, key)
+        if body is None:
+            continue
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            continue
+        if not isinstance(doc, dict) or doc.get("format") not in READABLE:
+            continue
+        exists, run_id, _length = object_run(s3, bucket, key)
+        if describes(doc, exists, run_id) is not None:
+            continue
+        found.append(doc)
+        if len(found) >= limit:
+            break
+    return found
+
+
 def get(s3, bucket: str, key: str) -> dict[str, Any]:
     url = f"s3://{bucket}/{manifest_key(key)}"
     try:

@@ -29,6 +29,8 @@ HARMLESS = [
     r"^Warning: .*--set-gtid-purged.*",
 ]
 CONNECTION_LOST = re.compile(r"\b(2013|2006|2055|4031)\b|Lost connection|server has gone away", re.I)
+SERVER_INTERRUPTED = re.compile(r"\b(1053|1317|1927)\b|Server shutdown in progress|Query execution was interrupted|"
+                                r"Connection was killed", re.I)
 CANNOT_CONNECT = re.compile(r"\b(2002|2003|2005)\b|Can't connect|Unknown (MySQL|MariaDB) server host", re.I)
 ACCESS_DENIED = re.compile(r"\b(1045|1698)\b|Access denied", re.I)
 # At connect: MariaDB 'Got error: 2026: "TLS/SSL error: Validation of SSL server certificate failed" when trying
@@ -302,9 +304,12 @@ def failure(returncode: int, stderr_lines: list[str], extra_harmless: tuple[str,
                              "'ssl_ca' or the secret's host")
     if CONNECTION_LOST.search(text):
         return DatabaseError(f"database connection lost during the dump after {raw_bytes} bytes ({first}); "
-                             "check the server and retry")
+                             "check the server and retry", transient=True)
+    if SERVER_INTERRUPTED.search(text):
+        return DatabaseError(f"the database server interrupted the dump after {raw_bytes} bytes ({first}); "
+                             "check the server's log and retry", transient=True)
     if CANNOT_CONNECT.search(text):
-        return DatabaseError(f"mysqldump cannot reach the database ({first})")
+        return DatabaseError(f"mysqldump cannot reach the database ({first})", transient=True)
     if ACCESS_DENIED.search(text):
         return DatabaseError(f"mysqldump was refused by the database ({first}); check the account's privileges")
     if returncode != 0:

@@ -16,18 +16,26 @@ import signal
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional
 
 import boto3
 import pymysql
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import __version__, aws, compress, db, manifest, metrics, mysqldump
+from . import __version__, anomaly, aws, compress, db, manifest, metrics, mysqldump, retry
 from .config import Job
 from .csvout import CsvEncoder
-from .errors import DatabaseError, DumpIncompleteError, DumpJobError, RunInterruptedError, StorageError
+from .errors import (
+    AnomalyRefusedError,
+    DatabaseError,
+    DumpIncompleteError,
+    DumpJobError,
+    RunInterruptedError,
+    StorageError,
+)
 from .keys import key_pattern
+from .keys import timezone as timezone_of
 from .lock import JobLock
 from .log import Logger
 from .scan import DumpScanner
@@ -94,7 +102,9 @@ class SignalGuard:
 
 
 def run_job(job: Job, when: datetime, parallel: bool, log: Logger) -> dict[str, Any]:
-    """Run one job; the summary on success, a DumpJobError (with its exit code) otherwise."""
+    """Run one job, trying again after a transient failure while the job's deadline allows (see
+    retry.py); the summary on success, a DumpJobError (with its exit code) otherwise. The lock is
+    held from the first attempt to the last."""
     key = job.object_key(when, parallel)
     url = f"s3://{job.bucket}/{key}"
     started_at = datetime.now(timezone.utc)
@@ -102,37 +112,146 @@ def run_job(job: Job, when: datetime, parallel: bool, log: Logger) -> dict[str, 
     log.info("start", f"dump of job {job.name} to {url} started", kind=job.kind, url=url, parallel=parallel,
              date=when.date().isoformat(), pid=os.getpid())
     sess = aws.session(job.region)
+    deadline = _deadline(job, started_at, log)
+    history = History(job, when, parallel)
     outcome: dict[str, Any] = {"compressed_bytes": 0}
+    attempt = 0
     with SignalGuard() as guard, JobLock(job.lock_dir, job.name):
-        try:
-            run = _Run(job, sess, key, log, parallel, when, guard)
-            outcome = run.execute()
-        except DumpJobError:
-            _metrics(job, sess, log, False, 0, time.monotonic() - t0)
-            raise
-        except Exception as exc:  # an unexpected failure: never published, still reported in one line
-            _metrics(job, sess, log, False, 0, time.monotonic() - t0)
-            raise DumpJobError(f"internal error: {type(exc).__name__}: {exc}") from exc
+        while True:
+            attempt += 1
+            guard.deferred = False
+            try:
+                run = _Run(job, sess, key, log, parallel, when, guard, history, attempt)
+                outcome = run.execute()
+                break
+            except DumpJobError as exc:
+                error = exc
+            except Exception as exc:  # an unexpected failure: never published, still reported in one line
+                error = DumpJobError(f"internal error: {type(exc).__name__}: {exc}")
+                error.__cause__ = exc
+            try:
+                _try_again(job, sess, log, guard, history, deadline, attempt, error)
+            except DumpJobError as final:
+                refused = isinstance(final, AnomalyRefusedError)
+                _metrics(job, sess, log, False, 0, time.monotonic() - t0, attempt, True if refused else None)
+                raise final from error.__cause__
     seconds = time.monotonic() - t0
-    outcome.update(started_at=started_at.isoformat(), seconds=round(seconds, 3))
-    _metrics(job, sess, log, True, outcome["compressed_bytes"], seconds)
+    outcome.update(started_at=started_at.isoformat(), seconds=round(seconds, 3), attempts=attempt)
+    comparison = outcome["anomaly"]
+    if comparison["anomalous"]:
+        log.warning("anomaly", f"published {outcome['url']} with an anomaly: {outcome.pop('anomaly_text')}",
+                    tables=comparison["tables"], previous=comparison["previous"])
+    outcome.pop("anomaly_text", None)
+    _metrics(job, sess, log, True, outcome["compressed_bytes"], seconds, attempt, comparison["anomalous"])
     return outcome
 
 
-def _metrics(job: Job, sess: boto3.session.Session, log: Logger, ok: bool, nbytes: int, seconds: float) -> None:
+def _deadline(job: Job, now: datetime, log: Logger) -> Optional[datetime]:
+    """The deadline this run works towards (None: no retries), logged once."""
+    if job.deadline is None:
+        return None
+    zone = timezone_of(job.timezone)
+    deadline = retry.deadline_for(now, zone, retry.schedule_time(job.schedule), retry.parse_deadline(job.deadline))
+    if deadline is None:
+        log.info("deadline", f"started outside the window from the schedule's start to the deadline {job.deadline} "
+                 f"({job.timezone}): one attempt, no retries", deadline=None)
+    else:
+        log.info("deadline", f"retries until {deadline.isoformat()}: at most {job.retry.max_attempts} attempts, "
+                 f"each started only if it can end by then", deadline=deadline.isoformat(),
+                 max_attempts=job.retry.max_attempts)
+    return deadline
+
+
+def _try_again(job: Job, sess: boto3.session.Session, log: Logger, guard: SignalGuard, history: History,
+               deadline: Optional[datetime], attempt: int, error: DumpJobError) -> None:
+    """After a failed attempt: return once it is time for the next one, or raise the error to end
+    the run with (the attempt's own, saying why it was not retried)."""
+    if isinstance(error, RunInterruptedError):
+        raise error
+    if guard.received is not None:
+        raise RunInterruptedError(f"stopped by {signal.Signals(guard.received).name} while attempt {attempt} "
+                                  f"was failing: {error}")
+    if job.deadline is None:
+        raise error
+    if not error.transient:
+        log.warning("attempt", f"attempt {attempt} failed ({error.kind}: {error}); not retried: a permanent failure",
+                    attempt=attempt, error=error.kind, transient=False, next_attempt_at=None)
+        raise error.extended(f"attempt {attempt}, not retried: a permanent failure")
+    now = datetime.now(timezone.utc)
+    estimate = history.attempt_seconds(aws.client(sess, "s3"), job.retry, log)
+    decision = retry.decide(now, deadline, job.retry, attempt, estimate)
+    if not decision.retry:
+        log.warning("attempt", f"attempt {attempt} failed ({error.kind}: {error}); no further attempt: "
+                    f"{decision.reason}", attempt=attempt, error=error.kind, transient=True, next_attempt_at=None,
+                    estimate_seconds=estimate)
+        raise error.extended(f"attempt {attempt}, not retried: {decision.reason}")
+    at = (now + timedelta(seconds=decision.wait)).astimezone(deadline.tzinfo)
+    log.warning("attempt", f"attempt {attempt} failed ({error.kind}: {error}); attempt {attempt + 1} at "
+                f"{at:%H:%M:%S} {at.tzname()} (in {decision.wait:.0f} s; {decision.reason})", attempt=attempt,
+                error=error.kind, transient=True, next_attempt_at=at.isoformat(), wait_seconds=round(decision.wait, 1),
+                estimate_seconds=estimate, deadline=deadline.isoformat())
+    try:
+        time.sleep(decision.wait)  # a signal ends the wait (SignalGuard raises here)
+    except RunInterruptedError as exc:
+        raise RunInterruptedError(f"{exc} while waiting for attempt {attempt + 1}, after attempt {attempt} "
+                                  f"failed: {error}") from None
+
+
+class History:
+    """The job's published dumps before this run (their manifests): the previous one for the
+    anomaly check, the recent durations for the retries' estimate. Read from S3 once, when first
+    needed; a failed read is tried again by the next caller."""
+
+    LOOKBACK_DAYS = 8  # a weekly job's previous dump is 7 days back
+    KEEP = 3
+
+    def __init__(self, job: Job, when: datetime, parallel: bool):
+        self.job = job
+        keys: list[str] = []
+        for days in range(self.LOOKBACK_DAYS + 1):
+            key = job.object_key(when - timedelta(days=days), parallel)
+            if key not in keys:
+                keys.append(key)
+        self.keys = keys
+        self._manifests: Optional[list[dict[str, Any]]] = None
+
+    def manifests(self, s3) -> list[dict[str, Any]]:
+        """Up to KEEP manifests of published dumps, the latest first (this day's key first: a run
+        of a day already published compares with that dump); StorageError when S3 fails."""
+        if self._manifests is None:
+            self._manifests = manifest.published(s3, self.job.bucket, self.keys, self.KEEP)
+        return self._manifests
+
+    def previous(self, s3) -> Optional[dict[str, Any]]:
+        found = self.manifests(s3)
+        return found[0] if found else None
+
+    def attempt_seconds(self, s3, policy: retry.RetryPolicy, log: Logger) -> float:
+        try:
+            found = self.manifests(s3)
+        except StorageError as exc:
+            log.warning("history", f"the job's earlier manifests could not be read ({exc}); an attempt is taken to "
+                        f"last retry.attempt_seconds ({policy.attempt_seconds:.0f} s)")
+            found = []
+        return retry.estimate([doc.get("seconds") for doc in found], policy)
+
+
+def _metrics(job: Job, sess: boto3.session.Session, log: Logger, ok: bool, nbytes: int, seconds: float,
+             attempts: int, anomaly: Optional[bool]) -> None:
     if not job.metrics_namespace:
         return
     problem = metrics.put_run(aws.client(sess, "cloudwatch", attempts=3), job.metrics_namespace, job.name, ok,
-                              nbytes, seconds)
+                              nbytes, seconds, attempts, anomaly)
     if problem:
         log.warning("metrics", f"CloudWatch metrics not published ({problem}); the run's outcome stands")
 
 
 class _Run:
     def __init__(self, job: Job, sess: boto3.session.Session, key: str, log: Logger, parallel: bool,
-                 when: datetime, guard: SignalGuard):
+                 when: datetime, guard: SignalGuard, history: History, attempt: int = 1):
         self.job, self.sess, self.key, self.log, self.parallel, self.when = job, sess, key, log, parallel, when
-        self.guard = guard
+        self.guard, self.history, self.attempt = guard, history, attempt
+        self.comparison: Optional[anomaly.Comparison] = None
         self.url = f"s3://{job.bucket}/{key}"
         self.s3 = aws.client(sess, "s3", pool=job.upload_concurrency + 4)
         self.started_at = datetime.now(timezone.utc)
@@ -247,7 +366,7 @@ class _Run:
         suffix += "; " + (self._restore_manifest() if self.manifest_written else
                           f"{self.url} holds what it held before")
         if isinstance(exc, DumpJobError):
-            return type(exc)(f"{exc}; {suffix}")
+            return exc.extended(suffix)
         if isinstance(exc, Exception):
             return DumpJobError(f"internal error: {type(exc).__name__}: {exc}; {suffix}")
         return exc
@@ -322,7 +441,7 @@ class _Run:
             if gone:
                 raise DatabaseError(f"database connection lost during the dump after {raw} bytes (mysqldump exited "
                                     f"{returncode} and the server no longer answers: {gone}); check the server and "
-                                    "retry") from None
+                                    "retry", transient=True) from None
         if problem is not None:
             raise problem
         if not scanner.trailer_ok:
@@ -382,7 +501,10 @@ class _Run:
             db.drop_connection(conn)
             if db.is_lost_connection(exc):
                 raise DatabaseError(f"database connection lost during the query after {rows} rows "
-                                    f"({db.reason(exc)}); check the server and retry") from None
+                                    f"({db.reason(exc)}); check the server and retry", transient=True) from None
+            if db.is_server_interruption(exc):
+                raise DatabaseError(f"the database server interrupted the query after {rows} rows "
+                                    f"({db.reason(exc)}); check the server's log and retry", transient=True) from None
             raise DatabaseError(f"the job's query failed ({db.reason(exc)}); fix 'query' or the grants") from None
         except BaseException:
             # Closing the cursor would read the rest of the result set first (PyMySQL drains an
@@ -405,6 +527,12 @@ class _Run:
         between any two steps leaves a state verify, compare and the cutover classify correctly."""
         if self.guard.received is not None:
             raise RunInterruptedError(f"stopped by {signal.Signals(self.guard.received).name}")
+        self.comparison = anomaly.compare(self.history.previous(self.s3), details["raw_bytes"], details["tables"],
+                                          self.job.anomaly)
+        if self.comparison.anomalous and self.job.anomaly.action == "refuse":
+            raise AnomalyRefusedError(f"anomaly: {self.comparison.describe()}; not published (anomaly.action: "
+                                      "refuse; if the data really shrank, publish it with anomaly.action: publish "
+                                      "or wider limits)")
         sha256 = upload.sha256.hexdigest()
         document = self._manifest(upload, details, sha256)
         self.previous_manifest = manifest.get_body(self.s3, self.job.bucket, self.key)
@@ -447,6 +575,7 @@ class _Run:
             "manifest": f"s3://{self.job.bucket}/{manifest_key}", "run_id": self.run_id,
             "raw_bytes": details["raw_bytes"], "compressed_bytes": upload.size, "sha256": sha256,
             "parts": len(upload.parts), "rows": sum(details["tables"].values()), "tables": len(details["tables"]),
+            "anomaly": self.comparison.record(), "anomaly_text": self.comparison.describe(),
             "mib_per_s": round(details["raw_bytes"] / 2**20 / seconds, 1) if seconds else None,
             "peak_rss_mib": round(peak, 1),
             # where the CPU went: this process (all its threads), its children (mysqldump), the reading
@@ -499,6 +628,7 @@ class _Run:
             "parts": len(upload.parts),
             "compression": {"type": self.job.compression.type, "level": self.job.compression.level},
             "tables": details["tables"], "trailer": details["trailer"], "flags": details["flags"],
+            "attempt": self.attempt, "anomaly": self.comparison.record() if self.comparison else None,
             "databases": list(self.job.databases) or [self.job.database],
             "db_host": self.creds.host, "secret_stage": self.creds.stage,
             "sse_kms_key_id": self.job.sse_kms_key_id,

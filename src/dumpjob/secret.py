@@ -8,7 +8,7 @@ from typing import Optional
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from .aws import NO_CREDENTIALS, describe, error_code
+from .aws import NO_CREDENTIALS, describe, error_code, transient_aws_error
 from .errors import SecretError
 
 CURRENT = "AWSCURRENT"
@@ -43,12 +43,13 @@ def fetch(sm, secret_id: str, stage: str = CURRENT) -> Optional[DbCredentials]:
         if code == "DecryptionFailure":
             raise SecretError(f"secret '{secret_id}' cannot be decrypted; grant kms:Decrypt on its key to the "
                               "instance role") from None
-        raise SecretError(f"reading secret '{secret_id}' failed ({describe(exc)})") from None
+        raise SecretError(f"reading secret '{secret_id}' failed ({describe(exc)})",
+                          transient=transient_aws_error(exc)) from None
     except NoCredentialsError:
         raise SecretError(f"cannot read secret '{secret_id}': {NO_CREDENTIALS}") from None
     except BotoCoreError as exc:
         raise SecretError(f"cannot reach Secrets Manager to read '{secret_id}' ({type(exc).__name__}); "
-                          "check the network and AWS credentials") from None
+                          "check the network and AWS credentials", transient=True) from None
     return parse(secret_id, answer.get("SecretString"), stage, answer.get("VersionId"))
 
 

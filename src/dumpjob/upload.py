@@ -24,7 +24,7 @@ from typing import Optional
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from .aws import NO_CREDENTIALS, describe, error_code
+from .aws import NO_CREDENTIALS, describe, error_code, transient_aws_error
 from .errors import StorageError
 
 MIB = 1 << 20
@@ -49,18 +49,21 @@ class Part:
 
 
 def storage_error(action: str, url: str, exc: BaseException) -> StorageError:
+    """The StorageError for an S3 failure: transient when S3 was unreachable, slow or failing on
+    its side (a later attempt may succeed), permanent when it refused or the bucket is missing."""
     code = error_code(exc)
     if isinstance(exc, NoCredentialsError):
-        return StorageError(f"{action} {url} failed: {NO_CREDENTIALS}")
+        return StorageError(f"{action} {url} failed: {NO_CREDENTIALS}", transient=False)
     if code == "NoSuchBucket":
         bucket = url[5:].split("/", 1)[0]
-        return StorageError(f"bucket '{bucket}' does not exist; create it or fix 'bucket' in the job")
+        return StorageError(f"bucket '{bucket}' does not exist; create it or fix 'bucket' in the job", transient=False)
     if code in ("AccessDenied", "403", "Forbidden"):
-        return StorageError(f"{action} {url} was denied ({describe(exc)}); allow it in the instance role's policy")
+        return StorageError(f"{action} {url} was denied ({describe(exc)}); allow it in the instance role's policy",
+                            transient=False)
     if isinstance(exc, BotoCoreError):
         return StorageError(f"{action} {url} failed: S3 endpoint unreachable ({type(exc).__name__}); "
                             "check the network or the endpoint")
-    return StorageError(f"{action} {url} failed ({describe(exc)})")
+    return StorageError(f"{action} {url} failed ({describe(exc)})", transient=transient_aws_error(exc))
 
 
 class CompleteError(StorageError):
@@ -140,7 +143,8 @@ class MultipartUpload:
     def _submit(self) -> None:
         number = len(self.parts) + 1
         if number > MAX_PARTS:
-            raise StorageError(f"upload to {self.url} needs more than {MAX_PARTS} parts; raise 'part_size_mib'")
+            raise StorageError(f"upload to {self.url} needs more than {MAX_PARTS} parts; raise 'part_size_mib'",
+                               transient=False)
         part = Part(number, self._part_bytes, base64.b64encode(self._part_hash.digest()).decode())
         self.parts.append(part)
         handle, self._file = self._file, None
