@@ -1,5 +1,6 @@
 """dumpjob's anomaly check as a pure function: this run's raw bytes and rows per table against
-the previous published manifest, with the default and with configured limits."""
+the previous published manifest, with the default and with configured limits; and how that
+manifest is found (moto in process)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,46 @@ def test_a_query_jobs_single_section_is_compared_by_rows():
 def test_a_manifest_without_sizes_compares_what_it_has():
     previous = {"url": "s3://b/k", "date": "2026-01-14", "tables": {"t": "many"}}
     assert not compare(previous, 1, {}, DEFAULT).anomalous
+
+
+def test_the_previous_dump_is_the_newest_published_manifest_of_the_lookback(aws_in_process):
+    """History: the run's own day first, then the days before; a manifest whose run never published
+    (no object, or another run's object at the key) or that is no JSON is passed over; S3 in
+    process (moto)."""
+    import io
+    from datetime import datetime
+
+    import boto3
+
+    from dumpjob import config, manifest
+    from dumpjob.log import Logger
+    from dumpjob.retry import RetryPolicy
+    from dumpjob.run import History
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="jram-gghouse", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+    job = config.parse({"jobs": {"basis": {
+        "kind": "mysqldump", "secret_id": "s", "bucket": "jram-gghouse", "databases": ["basis"],
+        "key": "dumps/basis_{date:%Y%m%d}.sql.gz"}}}).jobs["basis"]
+
+    def dump(day: str, run: str, object_run: str | None, seconds: float = 10.0) -> None:
+        key = f"dumps/basis_{day}.sql.gz"
+        if object_run is not None:
+            s3.put_object(Bucket="jram-gghouse", Key=key, Body=b"x", Metadata={manifest.RUN_METADATA: object_run})
+        manifest.put(s3, "jram-gghouse", key, {"format": 2, "run_id": run, "date": day, "seconds": seconds,
+                                                "url": f"s3://jram-gghouse/{key}", "raw_bytes": 1, "tables": {}})
+
+    dump("20260310", "never", None)             # the run's own day: its run died before publishing
+    dump("20260309", "lost", "someone-else")    # the object at the key is another run's
+    dump("20260308", "good", "good", 40.0)
+    dump("20260305", "older", "older", 100.0)
+    dump("20260301", "too-old", "too-old")      # 9 days back: beyond the lookback
+    s3.put_object(Bucket="jram-gghouse", Key="dumps/basis_20260307.sql.gz.manifest.json", Body=b"not json")
+
+    history = History(job, datetime(2026, 3, 10, 5, 30), parallel=False)
+    assert history.keys[0] == "dumps/basis_20260310.sql.gz" and len(history.keys) == 9
+    found = history.manifests(s3)
+    assert [doc["run_id"] for doc in found] == ["good", "older"]
+    assert history.previous(s3)["run_id"] == "good"
+    # the retries' estimate: 1.5 x the longest of the published runs found
+    assert history.attempt_seconds(s3, RetryPolicy(), Logger(stream=io.StringIO())) == 150
