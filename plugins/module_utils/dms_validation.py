@@ -385,7 +385,8 @@ class Comparison:
             entry["missing_on_target"] = entry["extra_on_target"] = 0
             return
         entry["differing_chunks"] = 1
-        sql = f"SELECT {hash_sql} AS h FROM {ref}{where} ORDER BY h"  # noqa: S608
+        # Sorted by bytes on both servers, whatever the connection's collation: the order Python compares in.
+        sql = f"SELECT {hash_sql} AS h FROM {ref}{where} ORDER BY CAST(h AS BINARY)"  # noqa: S608
         cursors = [conn.cursor(self.streaming_cursor) if self.streaming_cursor else conn.cursor()
                    for conn in (self.source, self.target)]
         try:

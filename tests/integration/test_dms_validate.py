@@ -222,3 +222,43 @@ def test_playbook_records_the_days_verdict_once(copy, tmp_path):
     assert info["days"][0]["details"]["tables"]["basis.payments"]["missing_on_target"] == 1
     assert len(json.loads(ledger.read_text())["verdicts"]) == 2
     assert os.stat(ledger).st_mode & 0o077 == 0
+
+
+@pytest.fixture
+def probe(dms):
+    """A database of this test's own on both sides (other tests dump the source's `basis`): a
+    composite primary key with binary and NULL values, and a table keyed only by a NOT NULL unique key."""
+    ddl = """
+CREATE DATABASE dms_valid_probe;
+CREATE TABLE dms_valid_probe.composite (a INT NOT NULL, b VARCHAR(5) NOT NULL, v VARBINARY(8) NULL,
+  note TEXT NULL, PRIMARY KEY (a, b));
+CREATE TABLE dms_valid_probe.coded (code CHAR(4) NOT NULL, n INT NULL, UNIQUE KEY by_code (code));
+INSERT INTO dms_valid_probe.composite VALUES (1, 'x', 0x00ff, NULL), (1, 'y', NULL, 'ねこ'), (2, 'x', 0x01, ''),
+  (2, 'y', 0x02, 'N'), (3, 'a', NULL, NULL), (3, 'b', 0x0a, 'b'), (4, 'x', 0x0b, 'x');
+INSERT INTO dms_valid_probe.coded VALUES ('A001', 1), ('A002', NULL), ('B001', 3), ('C001', 4);
+"""
+    dms.sql(ddl + f"GRANT SELECT ON dms_valid_probe.* TO '{LEGACY_DB_USER}'@'%';")
+    target(dms, ddl + f"GRANT SELECT ON dms_valid_probe.* TO '{mariadb.DMS_TARGET_USER}'@'%';")
+    try:
+        yield dms
+    finally:
+        dms.sql(f"DROP DATABASE dms_valid_probe; REVOKE SELECT ON dms_valid_probe.* FROM '{LEGACY_DB_USER}'@'%'")
+        target(dms, "DROP DATABASE dms_valid_probe")
+
+
+def test_composite_and_unique_keys_in_small_chunks(probe):
+    same = by_table(validate(probe, databases=["dms_valid_probe"], chunk_rows=2))
+    assert {name: (t["verdict"], t["key"], t["key_kind"], t["chunks"]) for name, t in same.items()} == {
+        "dms_valid_probe.composite": ("identical", ["a", "b"], "primary", 4),
+        "dms_valid_probe.coded": ("identical", ["code"], "unique by_code", 3)}
+    # NULL and the empty string, 'N' and NULL, are different values
+    target(probe, "UPDATE dms_valid_probe.composite SET note = NULL WHERE a = 2 AND b = 'x';"
+                  "UPDATE dms_valid_probe.composite SET note = NULL WHERE a = 2 AND b = 'y';"
+                  "DELETE FROM dms_valid_probe.coded WHERE code = 'B001';"
+                  "INSERT INTO dms_valid_probe.coded VALUES ('Z999', 9)")
+    found = by_table(validate(probe, databases=["dms_valid_probe"], chunk_rows=2, sample_keys=1))
+    composite, coded = found["dms_valid_probe.composite"], found["dms_valid_probe.coded"]
+    assert (composite["verdict"], composite["changed"], composite["differing_chunks"]) == ("rows_differ", 2, 1)
+    assert composite["sample_keys"]["changed"] == [[2, "x"]]  # one sample asked for
+    assert (coded["missing_on_target"], coded["extra_on_target"]) == (1, 1)
+    assert coded["sample_keys"] == {"changed": [], "missing_on_target": ["B001"], "extra_on_target": ["Z999"]}
