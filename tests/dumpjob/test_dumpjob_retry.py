@@ -2,18 +2,27 @@
 server disturbs no other test): the server stopped for 40 s in the middle of a dump, the run
 tries again and publishes once it is back; meanwhile a job whose deadline is too close gives up
 at once with exit 5, and a second run of the retrying job finds its lock held; a wrong password
-is not retried. Every case leaves exactly one object and one manifest for the day, or none, and
-no incomplete upload."""
+is not retried; a signal during the wait ends the run. Every case leaves exactly one object and
+one manifest for the day, or none, and no incomplete upload."""
 
 from __future__ import annotations
 
 import json
+import signal
 import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from dumpjob_testbed import Running, assert_failed, assert_nothing_published, dumpjob, wait_until, write_config
+from dumpjob_testbed import (
+    Running,
+    assert_failed,
+    assert_nothing_published,
+    dumpjob,
+    free_port,
+    wait_until,
+    write_config,
+)
 
 from sandbox import config as sandbox_config
 
@@ -146,3 +155,25 @@ def test_a_refused_password_is_not_retried(faultbed, retrybed):
     assert len(attempts) == 1 and attempts[0]["transient"] is False and attempts[0]["next_attempt_at"] is None
     assert len(result.event("database")) == 0 and len(result.event("auth_retry")) == 1
     assert_nothing_published(faultbed.s3, BUCKET, f"{bed['prefix']}/refused_20260402.sql.gz")
+
+
+def test_a_signal_during_the_wait_ends_the_run_at_once(faultbed, retrybed):
+    """The database unreachable (nothing listens on its port): the run waits to try again, and a
+    SIGTERM in that wait ends it with exit 9 instead of the next attempt."""
+    bed = retrybed
+    secret = f"dumpjob-retry/{faultbed.prefix}-closed"
+    faultbed.sm.create_secret(Name=secret, SecretString=json.dumps({
+        "host": "127.0.0.1", "port": free_port(), "username": sandbox_config.LEGACY_DB_USER,
+        "password": sandbox_config.LEGACY_DB_PASSWORD}))
+    job = {**bed["job"], **_window(30), "secret_id": secret, "key": f"{bed['prefix']}/closed_{{date:%Y%m%d}}.sql.gz",
+           "retry": {"backoff_seconds": 60, "attempt_seconds": 60}}
+    config = _config(bed, "closed", {"closed": job})
+    run = Running("run", "closed", "--config", config, "--date", "2026-04-02", env=bed["env"])
+    waiting = run.wait_event("attempt", timeout=60)
+    assert waiting["transient"] and waiting["wait_seconds"] == 60 and "attempt 2 at" in waiting["msg"]
+    started = time.monotonic()
+    run.proc.send_signal(signal.SIGTERM)
+    result = run.finish(timeout=30)
+    assert time.monotonic() - started < 10
+    assert_failed(result, 9, "stopped by SIGTERM while waiting for attempt 2", "cannot reach database")
+    assert_nothing_published(faultbed.s3, BUCKET, f"{bed['prefix']}/closed_20260402.sql.gz")
