@@ -57,7 +57,8 @@ def aws(moto, tmp_path_factory):
     rds.create_db_cluster_parameter_group(DBClusterParameterGroupName=PARAMETER_GROUP,
                                           DBParameterGroupFamily="aurora-mysql8.0", Description="basis target")
     rds.modify_db_cluster_parameter_group(DBClusterParameterGroupName=PARAMETER_GROUP, Parameters=[
-        {"ParameterName": "local_infile", "ParameterValue": "0", "ApplyMethod": "pending-reboot", "IsModifiable": True}])
+        {"ParameterName": "local_infile", "ParameterValue": "0", "ApplyMethod": "pending-reboot",
+         "IsModifiable": True}])
     unrelated = dms.create_endpoint(EndpointIdentifier="someone-elses-endpoint", EndpointType="source",
                                     EngineName="mysql", ServerName="db.example", Port=3306)["Endpoint"]["EndpointArn"]
     work = tmp_path_factory.mktemp("dms_provision")
