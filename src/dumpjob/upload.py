@@ -69,8 +69,8 @@ def storage_error(action: str, url: str, exc: BaseException) -> StorageError:
 class CompleteError(StorageError):
     """CompleteMultipartUpload failed or its answer was lost; `code` is S3's error code, if any."""
 
-    def __init__(self, message: str, code: str = ""):
-        super().__init__(message)
+    def __init__(self, message: str, code: str = "", transient: bool | None = None):
+        super().__init__(message, transient)
         self.code = code
 
 
@@ -198,8 +198,8 @@ class MultipartUpload:
             answer = self.s3.complete_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
                                                        MultipartUpload={"Parts": parts})
         except (ClientError, BotoCoreError) as exc:
-            raise CompleteError(str(storage_error("completing the upload to", self.url, exc)),
-                                error_code(exc)) from None
+            error = storage_error("completing the upload to", self.url, exc)
+            raise CompleteError(str(error), error_code(exc), error.transient) from None
         self.upload_id = None
         self._cleanup()
         return answer

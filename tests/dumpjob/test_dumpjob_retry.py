@@ -2,8 +2,9 @@
 server disturbs no other test): the server stopped for 40 s in the middle of a dump, the run
 tries again and publishes once it is back; meanwhile a job whose deadline is too close gives up
 at once with exit 5, and a second run of the retrying job finds its lock held; a wrong password
-is not retried; a signal during the wait ends the run. Every case leaves exactly one object and
-one manifest for the day, or none, and no incomplete upload."""
+is not retried; a signal during the wait ends the run; S3 failing to complete an upload is retried
+too. Every case leaves exactly one object and one manifest for the day, or none, and no
+incomplete upload."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from dumpjob_testbed import (
+    Fault,
     Running,
+    S3Faults,
     assert_failed,
     assert_nothing_published,
     dumpjob,
@@ -177,3 +180,39 @@ def test_a_signal_during_the_wait_ends_the_run_at_once(faultbed, retrybed):
     assert time.monotonic() - started < 10
     assert_failed(result, 9, "stopped by SIGTERM while waiting for attempt 2", "cannot reach database")
     assert_nothing_published(faultbed.s3, BUCKET, f"{bed['prefix']}/closed_20260402.sql.gz")
+
+
+def test_s3_failing_to_complete_is_retried_and_the_failed_attempt_aborts_its_upload(sandbox, s3, env, jobfile,
+                                                                                  make_secret, prefix):
+    """S3 answers SlowDown to CompleteMultipartUpload until botocore gives up (the shared MariaDB and
+    moto, S3 through a proxy that refuses): the attempt aborts its own upload, the next one publishes."""
+    proxy = S3Faults(sandbox.settings.moto_port)
+    try:
+        # 6: botocore's own try and its 5 retries, all of one attempt's CompleteMultipartUpload
+        proxy.faults.append(Fault("POST", query="uploadId=", status=503, code="SlowDown", times=6))
+        config = jobfile({"rooms": {"kind": "mysqldump", "secret_id": make_secret(), "databases": ["basis"],
+                                    "tables": ["rooms"], "key": f"{prefix}/rooms_{{date:%Y%m%d}}.sql.gz", **_window(30),
+                                    "retry": {"backoff_seconds": 1, "attempt_seconds": 60}}})
+        result = dumpjob("run", "rooms", "--config", config, "--date", "2026-04-02", "--json",
+                         env={**env, "AWS_ENDPOINT_URL_S3": proxy.url})
+    finally:
+        proxy.stop()
+    assert result.code == 0, result.stderr
+    assert result.json["attempts"] == 2
+    (failed,) = result.event("attempt")
+    assert failed["error"] == "storage" and failed["transient"] and "SlowDown" in failed["msg"]
+    assert "upload aborted, nothing published" in failed["msg"]
+    (aborted,) = result.event("aborted")
+    assert aborted["confirmed"]
+    created = [path for method, path, status in proxy.seen if method == "POST" and path.endswith("?uploads")]
+    completed = {path.split("uploadId=")[1] for method, path, status in proxy.seen
+                 if method == "POST" and "uploadId=" in path and status == 200}
+    aborted_ids = {path.split("uploadId=")[1] for method, path, status in proxy.seen
+                   if method == "DELETE" and "uploadId=" in path}
+    assert len(created) == 2 and len(completed) == 1 and len(aborted_ids) == 1, proxy.seen
+    assert completed != aborted_ids, "the failed attempt's own upload is the one aborted"
+    key = f"{prefix}/rooms_20260402.sql.gz"
+    listed = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=key).get("Contents", []))
+    assert listed == [key, key + ".manifest.json"]
+    assert not s3.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix).get("Uploads")
+    assert dumpjob("verify", f"s3://{BUCKET}/{key}", env=env).code == 0
