@@ -286,7 +286,12 @@ def inventory(conn, databases: list) -> dict:
 
 
 class Comparison:
-    """One comparison run: two read-only connections and the options (see the module)."""
+    """One comparison run: two read-only connections and the options (see the module).
+
+    :meth:`table` reads each range of a table once from both sides and keeps the ranges that
+    differ; :meth:`finish` then reads those again, ``settle_rechecks`` rounds ``settle_seconds``
+    apart for every table at once (CDC may still be applying the last changes: the wait does not
+    grow with the number of differing ranges), and narrows what still differs."""
 
     def __init__(self, source, target, chunk_rows=10000, sample_keys=5, settle_rechecks=2, settle_seconds=15.0,
                  streaming_cursor=None, sleep=time.sleep):
@@ -299,21 +304,14 @@ class Comparison:
         self.settle_seconds = settle_seconds
         self.streaming_cursor = streaming_cursor
         self.sleep = sleep
+        self.pending: list = []  # ranges that differ, waiting for finish()
 
-    def _digest(self, conn, sql, args) -> tuple:
-        row = _rows(conn, sql, args)[0]
-        return int(row[0]), combine(row[1:])
-
-    def _settled(self, sql, args) -> tuple:
-        """Both sides' (rows, digest), read again up to settle_rechecks times while they differ
-        (CDC may still be applying the last changes)."""
-        a, b = self._digest(self.source, sql, args), self._digest(self.target, sql, args)
-        rechecks = 0
-        while a != b and rechecks < self.settle_rechecks:
-            self.sleep(self.settle_seconds)
-            rechecks += 1
-            a, b = self._digest(self.source, sql, args), self._digest(self.target, sql, args)
-        return a, b, rechecks
+    def _digests(self, sql, args) -> tuple:
+        out = []
+        for conn in (self.source, self.target):
+            row = _rows(conn, sql, args)[0]
+            out.append((int(row[0]), combine(row[1:])))
+        return tuple(out)
 
     def high_water(self, ref: str, column: str):
         """How far CDC has got in an append-only table: the target's maximum of the column. Rows
@@ -324,74 +322,91 @@ class Comparison:
         hash_sql = row_hash_sql(columns)
         entry = {"table": name, "key": list(key), "method": "key" if key else "multiset",
                  "source_rows": 0, "target_rows": 0, "source_digest": f"{0:064x}", "target_digest": f"{0:064x}",
-                 "changed": 0, "missing_on_target": 0, "extra_on_target": 0,
+                 "changed": 0 if key else None, "missing_on_target": 0, "extra_on_target": 0,
                  "sample_keys": {kind: [] for kind in DIFF_KINDS}, "chunks": 0, "differing_chunks": 0,
                  "rechecks": 0, "narrowed": True}
-        if key:
-            self._keyed(entry, ref, key, hash_sql, mark)
-        else:
-            self._multiset(entry, ref, hash_sql, mark)
-        return entry
+        lower = None
+        while True:
+            upper = None
+            if key:
+                where, args = range_where(key, lower, None, mark)
+                found = _rows(self.source, f"SELECT {', '.join(ident(k) for k in key)} FROM {ref}{where}"  # noqa: S608
+                                           f"{order_by(key)} LIMIT 1 OFFSET {self.chunk_rows - 1}", args)
+                upper = tuple(found[0]) if found else None
+            where, args = range_where(key, lower, upper, mark)
+            sql = digest_sql(ref, hash_sql, where)
+            a, b = self._digests(sql, args)
+            entry["chunks"] += 1
+            if a == b:
+                self._account(entry, a, b)
+            else:
+                self.pending.append({"entry": entry, "ref": ref, "key": list(key), "hash_sql": hash_sql,
+                                     "where": where, "args": args, "sql": sql, "digests": (a, b)})
+            if upper is None:
+                return entry
+            lower = upper
 
-    def _account(self, entry, a, b, rechecks):
-        entry["chunks"] += 1
-        entry["rechecks"] += rechecks
+    @staticmethod
+    def _account(entry, a, b):
         entry["source_rows"] += a[0]
         entry["target_rows"] += b[0]
         entry["source_digest"] = add_digests(entry["source_digest"], a[1])
         entry["target_digest"] = add_digests(entry["target_digest"], b[1])
 
-    def _keyed(self, entry, ref, key, hash_sql, mark):
-        keys = ", ".join(ident(k) for k in key)
-        lower = None
-        while True:
-            where, args = range_where(key, lower, None, mark)
-            found = _rows(self.source, f"SELECT {keys} FROM {ref}{where}{order_by(key)} "  # noqa: S608
-                                       f"LIMIT 1 OFFSET {self.chunk_rows - 1}", args)
-            upper = tuple(found[0]) if found else None
-            where, args = range_where(key, lower, upper, mark)
-            a, b, rechecks = self._settled(digest_sql(ref, hash_sql, where), args)
-            self._account(entry, a, b, rechecks)
-            if a != b:
-                entry["differing_chunks"] += 1
-                self._narrow(entry, ref, key, hash_sql, where, args, a[0], b[0])
-            if upper is None:
-                return
-            lower = upper
+    def finish(self) -> None:
+        """Settle the differing ranges of every table compared, then narrow what still differs."""
+        pending = self.pending
+        for _round in range(self.settle_rechecks):
+            if not pending:
+                break
+            self.sleep(self.settle_seconds)
+            still = []
+            for item in pending:
+                if item["entry"]["rechecks"] <= _round:
+                    item["entry"]["rechecks"] = _round + 1
+                a, b = item["digests"] = self._digests(item["sql"], item["args"])
+                if a == b:
+                    self._account(item["entry"], a, b)
+                else:
+                    still.append(item)
+            pending = still
+        for item in pending:
+            entry = item["entry"]
+            a, b = item["digests"]
+            self._account(entry, a, b)
+            entry["differing_chunks"] += 1
+            if item["key"]:
+                self._narrow(entry, item, a[0], b[0])
+            else:
+                self._merge(entry, item)
+        self.pending = []
 
-    def _narrow(self, entry, ref, key, hash_sql, where, args, source_rows, target_rows):
-        limit = 4 * self.chunk_rows
-        if target_rows > limit:
+    def _narrow(self, entry, item, source_rows, target_rows):
+        key = item["key"]
+        if target_rows > 4 * self.chunk_rows:
             # Too many rows on the target in one range to hold: counts only.
             entry["narrowed"] = False
             entry["missing_on_target"] += max(0, source_rows - target_rows)
             entry["extra_on_target"] += max(0, target_rows - source_rows)
             return
-        sql = f"SELECT {', '.join(ident(k) for k in key)}, {hash_sql} FROM {ref}{where}"  # noqa: S608
+        sql = (f"SELECT {', '.join(ident(k) for k in key)}, {item['hash_sql']} "  # noqa: S608
+               f"FROM {item['ref']}{item['where']}")
         n = len(key)
-        maps = [{tuple(r[:n]): r[n] for r in _rows(conn, sql, args)} for conn in (self.source, self.target)]
+        maps = [{tuple(r[:n]): r[n] for r in _rows(conn, sql, item["args"])} for conn in (self.source, self.target)]
         found = diff_keyed(maps[0], maps[1], self.sample_keys)
         for kind in DIFF_KINDS:
             entry[kind] += found["counts"][kind]
             room = self.sample_keys - len(entry["sample_keys"][kind])
             entry["sample_keys"][kind] += found["samples"][kind][:max(0, room)]
 
-    def _multiset(self, entry, ref, hash_sql, mark):
-        where, args = range_where([], None, None, mark)
-        a, b, rechecks = self._settled(digest_sql(ref, hash_sql, where), args)
-        self._account(entry, a, b, rechecks)
-        entry["changed"] = None
-        if a == b:
-            entry["missing_on_target"] = entry["extra_on_target"] = 0
-            return
-        entry["differing_chunks"] = 1
+    def _merge(self, entry, item):
         # Sorted by bytes on both servers, whatever the connection's collation: the order Python compares in.
-        sql = f"SELECT {hash_sql} AS h FROM {ref}{where} ORDER BY CAST(h AS BINARY)"  # noqa: S608
+        sql = f"SELECT {item['hash_sql']} AS h FROM {item['ref']}{item['where']} ORDER BY CAST(h AS BINARY)"  # noqa: S608
         cursors = [conn.cursor(self.streaming_cursor) if self.streaming_cursor else conn.cursor()
                    for conn in (self.source, self.target)]
         try:
             for cur in cursors:
-                cur.execute(sql, args or None)
+                cur.execute(sql, item["args"] or None)
             found = diff_sorted((r[0] for r in cursors[0]), (r[0] for r in cursors[1]))
         finally:
             for cur in cursors:
@@ -446,6 +461,9 @@ def compare(comparison: Comparison, databases: list, exclude: list, append_only:
         entry["key_kind"] = source[where]["key_kind"] if key else None
         entry["columns"] = columns
         entry["high_water"] = {"column": mark[0], "value": plain(mark[1])} if mark else None
-        entry["verdict"] = table_verdict(entry)
         results.append(entry)
+    comparison.finish()
+    for entry in results:
+        if "verdict" not in entry:
+            entry["verdict"] = table_verdict(entry)
     return results

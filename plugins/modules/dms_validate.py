@@ -26,8 +26,9 @@ description:
     sides' sorted row hashes are merged as a stream and a changed row counts as one missing and one extra
     row (C(changed) is null, no key can be named).
   - Column sets are compared too; the rows are compared on the columns both sides have.
-  - CDC keeps changing the target after the source; a range that differs is read again O(settle_rechecks)
-    times, O(settle_seconds) apart, before it counts as different, and an append-only table named in
+  - CDC keeps changing the target after the source; the ranges that differ, of every table, are read again
+    together O(settle_rechecks) times, O(settle_seconds) apart, before they count as different (the wait does
+    not grow with the number of differing ranges), and an append-only table named in
     O(append_only) is compared only up to the target's high-water mark of that column.
 author:
   - JRAM infrastructure team (@jram)
@@ -71,11 +72,11 @@ options:
     type: int
     default: 5
   settle_rechecks:
-    description: How many times a differing range is read again before it counts as different.
+    description: How many rounds the differing ranges are read again in before they count as different.
     type: int
     default: 2
   settle_seconds:
-    description: Seconds between those reads (CDC latency to allow for).
+    description: Seconds before each round (the CDC latency to allow for).
     type: float
     default: 15
   connect_timeout:

@@ -23,7 +23,7 @@ from sandbox.config import LEGACY_DB_PASSWORD, LEGACY_DB_USER
 COLLECTIONS = collections_root()
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
-from ansible_collections.jram.dumphost.plugins.module_utils import dms_validation  # noqa: E402
+from ansible_collections.jram.dumphost.plugins.module_utils import dms_source, dms_validation  # noqa: E402
 from ansible_collections.jram.dumphost.plugins.modules import (  # noqa: E402
     dms_validate,
     dms_validation_ledger_info,
@@ -184,6 +184,39 @@ def test_append_only_tables_compare_up_to_the_targets_high_water_mark(copy):
         "endpoint_url": copy.env["AWS_ENDPOINT_URL"], "region": copy.env["AWS_DEFAULT_REGION"],
         "access_key": "sandbox", "secret_key": "sandbox"}, diff=False)
     assert refused["failed"] and "append_only takes database.table: column" in refused["msg"]
+
+
+def test_settling_waits_once_per_round_for_every_table(copy):
+    """Differing ranges of several tables are read again together: the wait is settle_rechecks x
+    settle_seconds, however many ranges differ."""
+    import pymysql
+    import pymysql.cursors
+
+    target(copy, "UPDATE basis.contracts SET status = 'cancelled' WHERE id IN (3, 1500);"
+                 "DELETE FROM basis.payments WHERE id % 1000 = 7;"
+                 "UPDATE basis.access_logs SET ip = '192.0.2.1' ORDER BY logged_at DESC LIMIT 1")
+    logins = [{"host": "127.0.0.1", "port": copy.settings.mariadb_port, "username": LEGACY_DB_USER,
+               "password": LEGACY_DB_PASSWORD},
+              {"host": "127.0.0.1", "port": mariadb.target_port(copy.settings), "username": mariadb.DMS_TARGET_USER,
+               "password": mariadb.DMS_TARGET_PASSWORD}]
+    conns = [dms_source.connect(pymysql, login, copy.env["MARIADB_SSL_CA"], 10) for login in logins]
+    waits = []
+    try:
+        for conn in conns:
+            dms_validation.session(conn)
+        comparison = dms_validation.Comparison(*conns, chunk_rows=500, settle_rechecks=3, settle_seconds=7,
+                                               streaming_cursor=pymysql.cursors.SSCursor, sleep=waits.append)
+        tables = {t["table"]: t for t in dms_validation.compare(comparison, ["basis"], [], {})}
+    finally:
+        for conn in conns:
+            conn.close()
+    assert waits == [7, 7, 7]
+    differing = {name: (t["differing_chunks"], t["rechecks"]) for name, t in tables.items()
+                 if t["verdict"] != "identical"}
+    assert differing["basis.contracts"] == (2, 3) and differing["basis.access_logs"] == (1, 3)
+    assert set(differing) == {"basis.contracts", "basis.payments", "basis.access_logs"}
+    assert differing["basis.payments"][0] > 10 and tables["basis.payments"]["missing_on_target"] > 10
+    assert all(t["rechecks"] == 0 for t in tables.values() if t["verdict"] == "identical")
 
 
 def _changed(proc) -> int:
