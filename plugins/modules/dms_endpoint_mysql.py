@@ -167,7 +167,7 @@ def main():
         endpoint_type=dict(type="str", choices=["source", "target"]),
         engine=dict(type="str", choices=["mysql", "mariadb", "aurora"], default="mysql"),
         secret_id=dict(type="str"),
-        secret_access_role_arn=dict(type="str"),
+        secret_access_role_arn=dict(type="str", no_log=False),  # an ARN, not a secret
         database_name=dict(type="str"),
         ssl_mode=dict(type="str", choices=["none", "require", "verify-ca", "verify-full"], default="verify-full"),
         certificate_arn=dict(type="str"),
