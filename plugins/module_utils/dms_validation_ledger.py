@@ -85,15 +85,23 @@ def streak(ledger: dict) -> list:
     return sorted(out)
 
 
-def gate(ledger: dict, required_days: int, today: str | None = None) -> dict:
+def month_ends(days: list) -> list:
+    """The days of ``days`` that are the last of their month."""
+    return [d for d in days if (dt.date.fromisoformat(d) + dt.timedelta(days=1)).day == 1]
+
+
+def gate(ledger: dict, required_days: int, today: str | None = None, month_end: bool = False) -> dict:
     """Whether the DMS copy has been identical for ``required_days`` consecutive days up to the
-    latest day recorded (and, given ``today``, that day is today or yesterday)."""
+    latest day recorded (and, given ``today``, that day is today or yesterday; with ``month_end``,
+    the run includes the last day of a month)."""
     run = streak(ledger)
     days = by_date(ledger)
     latest = days[max(days)] if days else None
     problems = []
     if len(run) < required_days:
         problems.append(f"{len(run)} consecutive identical day(s), {required_days} needed")
+    if month_end and not month_ends(run):
+        problems.append("no month end among the consecutive identical days")
     if today and latest:
         age = (dt.date.fromisoformat(today) - dt.date.fromisoformat(latest["date"])).days
         if age > 1:

@@ -12,7 +12,8 @@ version_added: 0.3.0
 description:
   - Reads the ledger M(jram.dumphost.dms_validation_ledger) writes (under the same lock, with its version check)
     and returns the latest verdict of each day, the run of consecutive identical days and the gate -
-    O(required_days) consecutive identical days, the latest of them today or yesterday - that must be open
+    O(required_days) consecutive identical days, the latest of them today or yesterday (and with O(month_end), a month
+    end among them) - that must be open
     before the Glue ETL moves to the DMS copy and before the dump jobs are retired.
   - Changes nothing. A missing ledger is an empty one.
 author:
@@ -22,6 +23,12 @@ options:
     description: Consecutive identical days the gate needs.
     type: int
     default: 14
+  month_end:
+    description:
+      - The run of identical days must include the last day of a month (the gate before the dump jobs are
+        retired, when the vendor's month-end batch must have been copied right once).
+    type: bool
+    default: false
   timezone:
     description: The time zone whose today decides whether the latest verdict is recent.
     type: str
@@ -50,6 +57,13 @@ EXAMPLES = r"""
   ansible.builtin.assert:
     that: dms_gate.gate.open
     fail_msg: "{{ dms_gate.gate.problems | join('; ') }}"
+
+- name: Before retiring the dump jobs - 30 identical days, a month end among them
+  jram.dumphost.dms_validation_ledger_info:
+    required_days: 30
+    month_end: true
+  become: true
+  register: dms_retire_gate
 """
 
 RETURN = r"""
@@ -82,6 +96,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             required_days=dict(type="int", default=14),
+            month_end=dict(type="bool", default=False),
             timezone=dict(type="str", default="Asia/Tokyo"),
             ledger_path=dict(type="path", default=ledger_mod.DEFAULT_PATH),
         ),
@@ -98,7 +113,7 @@ def main():
         module.fail_json(msg=str(exc))
     days = ledger_mod.by_date(ledger)
     module.exit_json(changed=False, days=[days[d] for d in sorted(days)],
-                     gate=ledger_mod.gate(ledger, p["required_days"], now), ledger_path=p["ledger_path"])
+                     gate=ledger_mod.gate(ledger, p["required_days"], now, p["month_end"]), ledger_path=p["ledger_path"])
 
 
 if __name__ == "__main__":

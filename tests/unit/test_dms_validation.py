@@ -156,8 +156,14 @@ def test_streak_and_gate():
     assert closed["open"] is False and closed["problems"] == [
         "4 consecutive identical day(s), 5 needed",
         "the latest verdict is of 2026-11-30, 3 days old: run playbooks/dms_validate.yml"]
+    assert ledger.month_ends(ledger.streak(doc)) == ["2026-11-30"]
+    assert ledger.gate(doc, 4, "2026-12-01", month_end=True)["open"] is True
     ledger.record(doc, "2026-11-30", "different", {}, WHEN)
     assert ledger.streak(doc) == []
+    ledger.record(doc, "2026-12-01", "identical", {}, WHEN)
+    assert ledger.gate(doc, 1, "2026-12-01", month_end=True)["problems"] == [
+        "no month end among the consecutive identical days"]
+    assert ledger.month_ends(["2028-02-28", "2028-02-29", "2026-12-31", "2026-12-30"]) == ["2028-02-29", "2026-12-31"]
 
 
 def test_ledger_file_shape(tmp_path):

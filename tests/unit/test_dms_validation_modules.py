@@ -69,6 +69,11 @@ def test_ledger_info_reads_the_gate(tmp_path):
     assert [(d["date"], d["verdict"]) for d in info["days"]] == [(today, "identical")]
     assert info["gate"] == {"open": True, "problems": [], "consecutive_identical_days": [today],
                             "latest": {"date": today, "verdict": "identical"}}
+    other = tmp_path / "other.json"
+    record(other, date="2026-11-29")
+    retire = run_module(dms_validation_ledger_info.main, {"ledger_path": str(other), "required_days": 1,
+                                                         "month_end": True})
+    assert "no month end among the consecutive identical days" in retire["gate"]["problems"]
 
 
 @pytest.fixture
