@@ -67,6 +67,17 @@ class Phase3:
 
     # -- setup and teardown ----------------------------------------------------------------
     def create(self) -> None:
+        self.create_instance_and_imds()
+        # phase 2 (the host) does not depend on phase 1 (AWS): run them side by side; a run that
+        # raised (timed out) fails here, not as a missing phase later
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            runs = {p: pool.submit(self.play, p) for p in ("phase1_infra.yml", "phase2_parallel.yml")}
+        for playbook, future in runs.items():
+            run = future.result()
+            assert run.rc == 0, f"{playbook} failed:\n{run.out[-6000:]}"
+
+    def create_instance_and_imds(self) -> None:
+        """The bucket, the EC2 instance record and the IMDS emulator following it."""
         self.s3.create_bucket(Bucket=self.name, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
         image = self.ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
         # like the sandbox's own instance record: IMDSv1 allowed, hop limit 2, no profile
@@ -89,13 +100,6 @@ class Phase3:
                 break
             assert time.time() < deadline and self._imds.poll() is None, "the IMDS emulator did not start"
             time.sleep(0.2)
-        # phase 2 (the host) does not depend on phase 1 (AWS): run them side by side; a run that
-        # raised (timed out) fails here, not as a missing phase later
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            runs = {p: pool.submit(self.play, p) for p in ("phase1_infra.yml", "phase2_parallel.yml")}
-        for playbook, future in runs.items():
-            run = future.result()
-            assert run.rc == 0, f"{playbook} failed:\n{run.out[-6000:]}"
 
     def destroy(self) -> list[str]:
         """Remove everything this module created; returns what could not be removed."""
