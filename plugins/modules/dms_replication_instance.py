@@ -60,25 +60,11 @@ options:
     description: Seconds to wait with O(wait).
     type: int
     default: 1800
-  tags:
-    description: Tags of the instance.
-    type: dict
-    default: {}
-  purge_tags:
-    description: Remove tags not in O(tags).
-    type: bool
-    default: true
 extends_documentation_fragment:
+  - jram.dumphost.dms
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
-attributes:
-  check_mode:
-    description: Describes the instance and reports what would change; writes nothing.
-    support: full
-  diff_mode:
-    description: Shows the managed settings and tags before and after when they differ.
-    support: full
 """
 
 EXAMPLES = r"""

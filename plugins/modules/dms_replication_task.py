@@ -72,25 +72,11 @@ options:
         a stop before a delete. 0 starts at once (DMS refuses to start a task that is still being created).
     type: int
     default: 600
-  tags:
-    description: Tags of the task.
-    type: dict
-    default: {}
-  purge_tags:
-    description: Remove tags not in O(tags).
-    type: bool
-    default: true
 extends_documentation_fragment:
+  - jram.dumphost.dms
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
-attributes:
-  check_mode:
-    description: Describes the task and reports what would change or start; writes nothing, records nothing.
-    support: full
-  diff_mode:
-    description: Shows the managed settings, tags and status before and after when they differ.
-    support: full
 """
 
 EXAMPLES = r"""
