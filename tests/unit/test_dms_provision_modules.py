@@ -277,3 +277,26 @@ def test_stopped_task_gets_new_table_mappings_through_modify(stubbed):
     assert result.get("changed") is True and result["started"] is False, result
     assert result["diff"]["before"]["TableMappings"] == old
     stubbed["stub"].assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("module", [dms_endpoint_mysql, dms_replication_instance, dms_replication_task,
+                                    dms_provision_info], ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_ansible_doc_renders_every_option(module):
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sandboxtest import collections_root
+
+    name = f"jram.dumphost.{module.__name__.rsplit('.', 1)[-1]}"
+    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": collections_root(), "ANSIBLE_NOCOLOR": "1"}
+    doc = subprocess.run([Path(sys.executable).parent / "ansible-doc", "--json", name], env=env,
+                         capture_output=True, text=True, check=True)
+    rendered = json.loads(doc.stdout)[name]
+    source = Path(module.__file__).read_text()
+    spec = source[source.rindex("def main"):]
+    options = set(re.findall(r"^\s+(\w+)=dict\(type=", spec, re.M))
+    assert options and options <= set(rendered["doc"]["options"]), options - set(rendered["doc"]["options"])
+    assert rendered["doc"]["attributes"]["check_mode"]["support"] == "full"
+    assert rendered["examples"] and rendered["return"]
