@@ -68,6 +68,7 @@ class Phase1:
         self.cw = sandbox.client("cloudwatch")
         self.kms = sandbox.client("kms")
         self.ec2 = sandbox.client("ec2")
+        self.sns = sandbox.client("sns")
 
     def play(self, names: Names, *args: str, playbook: str = "phase1_infra.yml", extra: dict | None = None,
              env: dict | None = None) -> PlayRun:
@@ -112,6 +113,19 @@ class Phase1:
     def alarms(self, prefix: str) -> list[dict]:
         return self.cw.describe_alarms(AlarmNamePrefix=f"{prefix}-")["MetricAlarms"]
 
+    @property
+    def account(self) -> str:
+        return self.sandbox.client("sts").get_caller_identity()["Account"]
+
+    def topic(self, name: str) -> str | None:
+        """The ARN of the SNS topic of that name, if it exists."""
+        arns = [t["TopicArn"] for page in self.sns.get_paginator("list_topics").paginate() for t in page["Topics"]]
+        return next((arn for arn in arns if arn.rsplit(":", 1)[1] == name), None)
+
+    def subscriptions(self, arn: str) -> list[tuple[str, str]]:
+        found = self.sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]
+        return sorted((s["Protocol"], s["Endpoint"]) for s in found)
+
     def versioning(self, bucket: str) -> str | None:
         return self.s3.get_bucket_versioning(Bucket=bucket).get("Status")
 
@@ -131,6 +145,8 @@ class Phase1:
         if self.secret(names.secret):
             found.append(f"secret {names.secret}")
         found += [f"alarm {a['AlarmName']}" for a in self.alarms(names.prefix)]
+        if self.topic(f"{names.prefix}-alarms"):
+            found.append(f"topic {names.prefix}-alarms")
         found += [f"lifecycle rule {r['ID']}" for r in self.rules(names.bucket, names.prefix)]
         return found
 
@@ -148,6 +164,9 @@ class Phase1:
         alarms = [a["AlarmName"] for a in self.alarms(names.prefix)]
         if alarms:
             self.cw.delete_alarms(AlarmNames=alarms)
+        topic = self.topic(f"{names.prefix}-alarms")
+        if topic:
+            self.sns.delete_topic(TopicArn=topic)
 
 
 @pytest.fixture(scope="module")
@@ -251,8 +270,24 @@ def test_apply_creates_role_policy_profile_secret_lifecycle_and_alarms(phase1, d
     for rule in rules.values():
         assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 21}, rule
 
+    # the alarm topic, with the inventory's subscription, and three alarms per job notifying it
+    topic = phase1.topic(f"{names.prefix}-alarms")
+    assert topic == f"arn:aws:sns:ap-northeast-1:{phase1.account}:{names.prefix}-alarms"
+    assert phase1.subscriptions(topic) == [("email", "dba-oncall@example.invalid")]
     alarms = {a["AlarmName"]: a for a in phase1.alarms(names.prefix)}
-    assert set(alarms) == {f"{names.prefix}-{job}-deadline" for job in SANDBOX_VARS["dumpjob_jobs"]}
+    assert set(alarms) == {f"{names.prefix}-{job}-{kind}" for job in SANDBOX_VARS["dumpjob_jobs"]
+                           for kind in ("deadline", "failed", "anomaly")}
+    assert {name: a["AlarmActions"] for name, a in alarms.items()} == {name: [topic] for name in alarms}
+    assert all(a["ActionsEnabled"] for a in alarms.values())
+    for job in SANDBOX_VARS["dumpjob_jobs"]:
+        failed, anomaly = alarms[f"{names.prefix}-{job}-failed"], alarms[f"{names.prefix}-{job}-anomaly"]
+        # the metrics dumpjob publishes (src/dumpjob/metrics.py): namespace, Job dimension
+        for alarm, metric, stat, operator in ((failed, "Succeeded", "Minimum", "LessThanThreshold"),
+                                              (anomaly, "Anomaly", "Maximum", "GreaterThanOrEqualToThreshold")):
+            assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("JRAM/DumpHost", metric, stat)
+            assert alarm["Dimensions"] == [{"Name": "Job", "Value": job}]
+            assert (alarm["ComparisonOperator"], alarm["Threshold"], alarm["Period"]) == (operator, 1.0, 300)
+            assert (alarm["EvaluationPeriods"], alarm["TreatMissingData"]) == (1, "notBreaching")
     for job, alarm in ((j, alarms[f"{names.prefix}-{j}-deadline"]) for j in SANDBOX_VARS["dumpjob_jobs"]):
         metrics = {m["Id"]: m for m in alarm["Metrics"]}
         assert metrics["missing"]["Expression"] == "FILL(succeeded, 0)" and metrics["missing"]["ReturnData"]
@@ -264,11 +299,12 @@ def test_apply_creates_role_policy_profile_secret_lifecycle_and_alarms(phase1, d
         assert alarm["TreatMissingData"] == "breaching"
         deadline = {"basis": "06:45", "contract_status": "07:15", "schema_weekly": "05:15"}[job]
         assert f"ending at {deadline} Asia/Tokyo" in alarm["AlarmDescription"]
+        assert alarm["AlarmActions"] == [topic]
         days = 7 if job == "schema_weekly" else 1
         assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (days, days)
     # A deadline is a wall-clock day boundary: 06:50 JST is 21:50 UTC, the midnight of UTC+02:10.
     moved = phase1.play(names, "--check", "--diff", extra={**extra, "aws_identity_alarm_deadlines": {"basis": "06:50"}})
-    assert moved.rc == 0 and moved.changed == 1, moved.out[-4000:]
+    assert moved.rc == 0 and moved.changed == 1, (moved.changed_tasks, moved.out[-4000:])
     assert f"alarm {names.prefix}-basis-deadline (deadline 06:50 Asia/Tokyo, 21:50 UTC)" in moved.out
     assert re.search(r"^\+\s+timezone: '?\+02:10'?$", moved.out, re.M), moved.out[-4000:]
 
@@ -386,6 +422,9 @@ BAD_INPUTS = {
     "bucket versioning without lifecycle rules": (
         lambda j: j.update(aws_identity_bucket_versioning=True, aws_identity_lifecycle_enabled=False),
         r"aws_identity_bucket_versioning needs aws_identity_lifecycle_enabled"),
+    "alarm topic that is not an SNS topic ARN": (
+        lambda j: j.update(aws_identity_alarm_topic_arn="arn:aws:sqs:ap-northeast-1:123456789012:dba"),
+        r"aws_identity_alarm_topic_arn must be empty or an SNS topic ARN \(got 'arn:aws:sqs:"),
     "monthly job without an alarm deadline window": (
         lambda j: j["dumpjob_jobs"]["basis"].update(schedule="30 5 1 * *"),
         r"job 'basis': schedule '30 5 1 \* \*' runs on chosen days.*aws_identity_alarm_skip"),
@@ -441,12 +480,49 @@ def test_rollback_deletes_what_phase1_created(phase1, deployed):
     assert phase1.role(names.role) is None
     assert phase1.profile(names.role) is None
     assert phase1.alarms(names.prefix) == []
+    assert phase1.topic(f"{names.prefix}-alarms") is None
     assert phase1.rules(names.bucket, names.prefix) == []
     # deleted with a recovery window: gone for dumpjob, restorable by re-running phase 1
     assert phase1.secret(names.secret).get("DeletedDate")
 
     again = phase1.play(names, "-e", "phase=1", playbook="rollback.yml", extra=extra)
     assert again.rc == 0 and again.changed == 0, again.out[-4000:]
+
+
+def test_rollback_keeps_the_alarms_and_topic_of_jobs_in_production(phase1, deployed):
+    """A job in production keeps all three of its alarms and the topic they notify; the others go."""
+    names, extra = deployed
+    _ensure_deployed(phase1, names, extra)
+    run = phase1.play(names, "-e", "phase=1", playbook="rollback.yml",
+                      extra={**extra, "aws_identity_alarm_keep": ["basis"]})
+    assert run.rc == 0, run.out[-4000:]
+    topic = phase1.topic(f"{names.prefix}-alarms")
+    kept = {a["AlarmName"]: a["AlarmActions"] for a in phase1.alarms(names.prefix)}
+    assert kept == {f"{names.prefix}-basis-{kind}": [topic] for kind in ("deadline", "failed", "anomaly")}
+    assert topic and phase1.role(names.role) is None
+    assert "and the topic they notify: job(s) basis run in production" in run.one_line()
+    phase1.remove(names)
+
+
+def test_a_topic_the_inventory_names_is_used_and_nothing_is_created(phase1, bucket):
+    """aws_identity_alarm_topic_arn: every alarm notifies that topic; phase 1 creates no topic,
+    and its rollback leaves the topic alone."""
+    names = Names(uuid.uuid4().hex[:8], bucket=bucket)
+    theirs = phase1.sns.create_topic(Name=f"{names.prefix}-dba-alerts")["TopicArn"]
+    extra = {**jobs_with(names), "aws_identity_alarm_topic_arn": theirs, "aws_identity_alarm_topic_subscriptions": []}
+    try:
+        run = phase1.play(names, extra=extra)
+        assert run.rc == 0, run.out[-4000:]
+        alarms = {a["AlarmName"]: a["AlarmActions"] for a in phase1.alarms(names.prefix)}
+        assert len(alarms) == 3 * len(SANDBOX_VARS["dumpjob_jobs"])
+        assert set(map(tuple, alarms.values())) == {(theirs,)}
+        assert phase1.topic(f"{names.prefix}-alarms") is None
+        back = phase1.play(names, "-e", "phase=1", playbook="rollback.yml", extra=extra)
+        assert back.rc == 0, back.out[-4000:]
+        assert phase1.alarms(names.prefix) == [] and phase1.topic(f"{names.prefix}-dba-alerts") == theirs
+    finally:
+        phase1.remove(names)
+        phase1.sns.delete_topic(TopicArn=theirs)
 
 
 def test_rollback_needs_a_phase(phase1, deployed):
