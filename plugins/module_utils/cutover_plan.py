@@ -13,7 +13,11 @@ from dataclasses import dataclass, field
 from ansible_collections.jram.dumphost.plugins.module_utils import crontab_edit as edit
 from ansible_collections.jram.dumphost.plugins.module_utils import cutover_ledger as ledger_mod
 from ansible_collections.jram.dumphost.plugins.module_utils import cutover_phases as phases
-from ansible_collections.jram.dumphost.plugins.module_utils.errors import InvalidOptionError, LegacyLineError
+from ansible_collections.jram.dumphost.plugins.module_utils.errors import (
+    InvalidOptionError,
+    LegacyLineError,
+    TransitionRefusedError,
+)
 from ansible_collections.jram.dumphost.plugins.module_utils.host_files import SYSTEM_DIRS
 
 
@@ -41,6 +45,7 @@ class Request:
     force: bool = False
     reason: str | None = None
     controller_user: str | None = None
+    built: bool = False  # built in production on a new host: no legacy line, no ledger history
 
 
 @dataclass
@@ -126,12 +131,40 @@ def legacy_script(request: Request, lines: list, state: edit.LegacyState) -> str
     return script
 
 
+BUILT_REASON = "built in production on a new host: no legacy line and no parallel run on this host"
+
+
+def built_phase(request: Request, lines: list, state: edit.LegacyState, ledger: dict) -> str | None:
+    """For a job built straight in production (``request.built``): the phase it is in now, None
+    when the ledger does not know it yet. Refuses a host with legacy lines of the job, and a ledger
+    whose history of the job is anything but that initialisation: such a job is migrated phase by
+    phase, never built."""
+    job = request.job
+    if request.phase != "cutover":
+        raise InvalidOptionError(f"built_in_production puts job {job} straight into production: phase must be "
+                                 f"cutover, not {request.phase}")
+    if state.status != "absent":
+        found = ", ".join(str(i + 1) for i in [entry.index for entry in state.active] + list(state.disabled))
+        raise LegacyLineError(f"the {request.where} has legacy lines of job {job} (line {found}): this host is not "
+                              "new; migrate the job phase by phase (playbooks/phase2_parallel.yml, then "
+                              "playbooks/phase4_cutover.yml) instead of building it in production")
+    transitions = ledger.get("jobs", {}).get(job, {}).get("transitions", [])
+    if any(not entry.get("built") for entry in transitions):
+        raise TransitionRefusedError(f"the ledger records a history of job {job} (phase "
+                                     f"{ledger_mod.current_phase(ledger, job)}): built_in_production only initialises "
+                                     "a job the ledger does not know; move it with playbooks/phase4_cutover.yml or "
+                                     "playbooks/rollback.yml")
+    return ledger_mod.current_phase(ledger, job)
+
+
 def plan(request: Request, crontab_text: str, cron_d_text: str | None, ledger: dict, now: dt.datetime) -> Plan:
     """Decide every change of this run; raises a CutoverError subclass before anything is changed."""
     job = request.job
     matches = edit.compile_match(request.match, request.regex)
     lines = edit.split_lines(crontab_text)
     state = locate_job(lines, job, request.match, request.regex, request.system, request.where)
+    if request.built:
+        return _plan_built(request, lines, state, cron_d_text, ledger, now)
 
     recorded = ledger_mod.current_phase(ledger, job)
     current = recorded or infer_phase(state, cron_d_text)
@@ -196,6 +229,30 @@ def plan(request: Request, crontab_text: str, cron_d_text: str | None, ledger: d
         job_before=edit.job_text(lines, before_indexes),
         job_after=edit.job_text(new_lines, after_indexes),
     )
+
+
+def _plan_built(request: Request, lines: list, state: edit.LegacyState, cron_d_text: str | None, ledger: dict,
+                now: dt.datetime) -> Plan:
+    """The plan of a job built in production: its production entry, and once the ledger's one
+    transition from nothing to cutover, marked ``built`` (no legacy or parallel history is made up)."""
+    recorded = built_phase(request, lines, state, ledger)
+    cron_d_after = edit.render_cron_d(request.job, "cutover", list(request.specs), request.schedule or "",
+                                      request.timezone, request.host_zone, request.cron_user, request.program,
+                                      list(request.env_lines))
+    problem = edit.system_file_problem(cron_d_after) if cron_d_after != cron_d_text else None
+    if problem:
+        raise InvalidOptionError(f"the new entry of job {request.job} would not be read by cron ({problem}): check "
+                                 "schedule, cron_user, dumpjob_bin and cron_env")
+    new_ledger = copy.deepcopy(ledger)
+    transition = None
+    if recorded is None:
+        transition = ledger_mod.record_transition(new_ledger, request.job, None, "cutover", now,
+                                                  request.controller_user, request.reason or BUILT_REASON)
+        transition["built"] = True
+    text = "".join(lines)
+    return Plan(current=recorded or "cutover", recorded=recorded, move="built" if recorded is None else "stay",
+                crontab_before=text, crontab_after=text, cron_d_before=cron_d_text, cron_d_after=cron_d_after,
+                ledger=new_ledger, transition=transition)
 
 
 def check_writable(request: Request, before: str, after: str) -> None:

@@ -132,6 +132,18 @@ options:
     description:
       - Why the phase changes; recorded in the ledger. Required with O(force=true).
     type: str
+  built_in_production:
+    description:
+      - Initialise the job directly in production on a new host (C(playbooks/site.yml), rebuilding a
+        lost host). O(phase) must be C(cutover). The job's production entry is written and the ledger
+        records one transition from nothing (C(from) null) to C(cutover), marked C(built), with O(reason)
+        or a default saying so; no legacy or parallel history is made up, and no gate applies.
+      - Refused when the legacy crontab has a line of the job (active or disabled) or the ledger holds
+        any other history of it; such a job is migrated phase by phase. A O(legacy.user) that does not
+        exist on the new host counts as an empty crontab.
+      - A second run leaves a job built so in C(cutover) and converges its entry.
+    type: bool
+    default: false
   controller_user:
     description:
       - Who runs the change, recorded in the ledger.
@@ -191,6 +203,17 @@ extends_documentation_fragment:
 """
 
 EXAMPLES = r"""
+- name: On a new host (a rebuild), put the main dump straight into production
+  jram.dumphost.cron_cutover:
+    job: datatransit
+    phase: cutover
+    built_in_production: true
+    legacy:
+      user: ec2-user
+      match: /home/ec2-user/scripts/ggh_datatransit.sh
+    schedule: "30 5 * * *"
+    timezone: Asia/Tokyo
+
 - name: Run the main dump in parallel to the test prefix, next to the legacy job
   jram.dumphost.cron_cutover:
     job: datatransit
@@ -258,7 +281,7 @@ previous_phase:
   type: str
   sample: legacy
 move:
-  description: C(stay), C(forward) or C(rollback).
+  description: C(stay), C(forward), C(rollback), or C(built) (initialised in production, O(built_in_production)).
   returned: always
   type: str
   sample: forward
@@ -412,7 +435,7 @@ def build_request(module, now):
         schedule=schedule_text, timezone=p["timezone"], host_zone=host_zone_name, cron_user=cron_user,
         program=program, env_lines=tuple(env_lines), min_validated_days=p["min_validated_days"],
         soak_days=p["soak_days"], force=p["force"], reason=p["reason"],
-        controller_user=p["controller_user"] or controller_user_default(),
+        controller_user=p["controller_user"] or controller_user_default(), built=p["built_in_production"],
     )
 
 
@@ -446,11 +469,33 @@ def file_diff(before, after, header):
     }
 
 
+class NoCrontab:
+    """The crontab of a legacy user a new host does not have (built_in_production): empty, never written."""
+
+    system = False
+
+    def __init__(self, user):
+        self.where = f"crontab of user {user} (no such user on this host)"
+        self.header = f'crontab for user "{user}"'
+
+    def read(self):
+        return ""
+
+
+def open_legacy(module, params):
+    try:
+        return legacy_crontab.open_legacy(module, params["legacy"])
+    except InvalidOptionError:
+        if params["built_in_production"] and params["legacy"].get("user"):
+            return NoCrontab(params["legacy"]["user"])
+        raise
+
+
 def run(module):
     p = module.params
     now = dt.datetime.now(dt.timezone.utc)
     request = build_request(module, now)
-    legacy = legacy_crontab.open_legacy(module, p["legacy"])
+    legacy = open_legacy(module, p)
     cron_file = os.path.join(p["cron_dir"], f"dumpjob-{request.job}")
     if getattr(legacy, "path", None) == cron_file:
         raise InvalidOptionError(f"legacy.file is {cron_file}, the file this module writes for the new entry: "
@@ -711,6 +756,7 @@ def main():
         soak_days=dict(type="int", default=2),
         force=dict(type="bool", default=False),
         reason=dict(type="str"),
+        built_in_production=dict(type="bool", default=False),
         controller_user=dict(type="str"),
         dumpjob_bin=dict(type="path", default="/usr/local/bin/dumpjob"),
         cron_user=dict(type="str", default="dumpjob"),
