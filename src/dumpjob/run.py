@@ -114,7 +114,6 @@ def run_job(job: Job, when: datetime, parallel: bool, log: Logger) -> dict[str, 
     sess = aws.session(job.region)
     deadline = _deadline(job, started_at, log)
     history = History(job, when, parallel)
-    outcome: dict[str, Any] = {"compressed_bytes": 0}
     attempt = 0
     with SignalGuard() as guard, JobLock(job.lock_dir, job.name):
         while True:
@@ -132,16 +131,15 @@ def run_job(job: Job, when: datetime, parallel: bool, log: Logger) -> dict[str, 
             try:
                 _try_again(job, sess, log, guard, history, deadline, attempt, error)
             except DumpJobError as final:
-                refused = isinstance(final, AnomalyRefusedError)
-                _metrics(job, sess, log, False, 0, time.monotonic() - t0, attempt, True if refused else None)
+                anomalous = True if isinstance(final, AnomalyRefusedError) else None  # None: no comparison made
+                _metrics(job, sess, log, False, 0, time.monotonic() - t0, attempt, anomalous)
                 raise final from error.__cause__
     seconds = time.monotonic() - t0
     outcome.update(started_at=started_at.isoformat(), seconds=round(seconds, 3), attempts=attempt)
-    comparison = outcome["anomaly"]
+    anomaly_text, comparison = outcome.pop("anomaly_text"), outcome["anomaly"]
     if comparison["anomalous"]:
-        log.warning("anomaly", f"published {outcome['url']} with an anomaly: {outcome.pop('anomaly_text')}",
+        log.warning("anomaly", f"published {outcome['url']} with an anomaly: {anomaly_text}",
                     tables=comparison["tables"], previous=comparison["previous"])
-    outcome.pop("anomaly_text", None)
     _metrics(job, sess, log, True, outcome["compressed_bytes"], seconds, attempt, comparison["anomalous"])
     return outcome
 
