@@ -163,6 +163,7 @@ def _run(args: argparse.Namespace, log: Logger) -> int:
         summary = run_job(job, when, args.parallel, log)
     except DumpJobError as exc:
         return _fail(args, log, exc)
+    attempts = f" ({summary['attempts']} attempts)" if summary["attempts"] > 1 else ""
     log.info("summary", f"published {summary['url']}: {summary['raw_bytes']} bytes dumped, "
              f"{summary['compressed_bytes']} stored, {summary['rows']} rows in {summary['seconds']} s{attempts}",
              **summary)
@@ -170,7 +171,6 @@ def _run(args: argparse.Namespace, log: Logger) -> int:
         print(log.scrub(json.dumps(_redacted(log, summary), ensure_ascii=False)))
     return ExitCode.ANOMALY if summary["anomaly"]["anomalous"] else ExitCode.OK
 
-    attempts = f" ({summary['attempts']} attempts)" if summary["attempts"] > 1 else ""
 
 def _fail(args: argparse.Namespace, log: Logger, exc: DumpJobError) -> int:
     # The raw message is redacted before it becomes one line (Logger.redact), then again as JSON.
