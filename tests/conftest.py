@@ -60,6 +60,7 @@ COST = {
     "integration/test_sshd_crypto.py": 250,
     "integration/test_phase1.py": 250,
     "integration/test_phase2.py": 200,
+    "integration/test_catch_up.py": 290,
     "integration/test_static_keys_symlinks.py": 60,
 }
 

@@ -20,8 +20,8 @@ def add_parsers(sub, common: Callable[[argparse.ArgumentParser], None]) -> None:
                                         "duration and anomaly of each published dump, and the next scheduled run "
                                         "in the job's zone.")
     status.add_argument("jobs", nargs="*", metavar="JOB", help="the jobs to show (default: every job)")
-    status.add_argument("--days", type=_days, default=7, metavar="N", help="how many days back, today first "
-                                                                          "(default 7)")
+    status.add_argument("--days", type=_days, default=7, metavar="N",
+                        help="how many days back, today first (default 7)")
     status.add_argument("--parallel", action="store_true", help="the jobs' parallel_key (cutover phase 2)")
     common(status)
 
