@@ -101,6 +101,9 @@ def parser() -> argparse.ArgumentParser:
                        help="check the file's shape only, not the files it names on this host (ssl_ca): for a "
                             "job file checked on another machine than the one that runs it")
     common(check)
+
+    from . import schedule_cli  # status and catch-up: their own module
+    schedule_cli.add_parsers(sub, common)
     return p
 
 
@@ -145,6 +148,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             report = _redacted(log, compare_job(job, args.date, args.legacy_url, args.new_url, log))
             _print(args, log, report, _compare_text(report))
             return ExitCode.DIFFERENT if report["verdict"] == "different" else ExitCode.OK
+        from . import schedule_cli
+        if args.command in schedule_cli.COMMANDS:
+            return schedule_cli.main(args, log, _print, _redacted)
         raise UsageError(f"unknown command {args.command}")
     except DumpJobError as exc:
         return _fail(args, log, exc)
