@@ -9,6 +9,15 @@ from __future__ import annotations
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
+# The options every alarm module has (doc fragment jram.dumphost.alarm).
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    alarm_actions=dict(type="list", elements="str", default=[]),
+    ok_actions=dict(type="list", elements="str", default=[]),
+    insufficient_data_actions=dict(type="list", elements="str", default=[]),
+)
+
 # A single-metric alarm's own settings (a metric math alarm has Metrics instead).
 SINGLE_METRIC = ("Namespace", "MetricName", "Statistic", "Period")
 

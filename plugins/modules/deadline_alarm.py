@@ -24,15 +24,6 @@ requirements:
   - python >= 3.9 (zoneinfo)
   - botocore >= 1.43.38 (C(EvaluationWindow) of C(PutMetricAlarm))
 options:
-  name:
-    description: Alarm name.
-    type: str
-    required: true
-  state:
-    description: Whether the alarm exists.
-    type: str
-    choices: [present, absent]
-    default: present
   namespace:
     description: CloudWatch namespace the job publishes to (dumpjob's C(metrics_namespace)).
     type: str
@@ -74,21 +65,6 @@ options:
     description: Alarm description; the module appends the deadline it computed.
     type: str
     default: ''
-  alarm_actions:
-    description: ARNs notified when the alarm fires (for example an SNS topic).
-    type: list
-    elements: str
-    default: []
-  ok_actions:
-    description: ARNs notified when the alarm returns to OK.
-    type: list
-    elements: str
-    default: []
-  insufficient_data_actions:
-    description: ARNs notified on INSUFFICIENT_DATA.
-    type: list
-    elements: str
-    default: []
   verify_evaluation_window:
     description:
       - Compare the evaluation window the service reports. Set false only for an endpoint that
@@ -96,16 +72,10 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
+  - jram.dumphost.alarm
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
-attributes:
-  check_mode:
-    description: Computes the alarm and compares it with the one in CloudWatch; writes nothing.
-    support: full
-  diff_mode:
-    description: Shows the alarm's settings before and after when they differ.
-    support: full
 """
 
 EXAMPLES = r"""
@@ -314,8 +284,7 @@ def ensure_present(client, params, desired, fields, check_mode):
 
 def main():
     argument_spec = dict(
-        name=dict(type="str", required=True),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
+        **alarm_state.ARGUMENT_SPEC,
         namespace=dict(type="str"),
         metric_name=dict(type="str", default="Succeeded"),
         dimensions=dict(type="dict", default={}),
@@ -325,9 +294,6 @@ def main():
         schedule=dict(type="str"),
         grace_minutes=dict(type="int", default=75),
         description=dict(type="str", default=""),
-        alarm_actions=dict(type="list", elements="str", default=[]),
-        ok_actions=dict(type="list", elements="str", default=[]),
-        insufficient_data_actions=dict(type="list", elements="str", default=[]),
         verify_evaluation_window=dict(type="bool", default=True),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,

@@ -21,15 +21,6 @@ version_added: 0.2.0
 author:
   - JRAM infrastructure team (@jram-infra)
 options:
-  name:
-    description: Alarm name.
-    type: str
-    required: true
-  state:
-    description: Whether the alarm exists.
-    type: str
-    choices: [present, absent]
-    default: present
   outcome:
     description: What the alarm reports; required with O(state=present).
     type: str
@@ -52,32 +43,11 @@ options:
     description: Alarm description; the module appends the condition.
     type: str
     default: ''
-  alarm_actions:
-    description: ARNs notified when the alarm fires (for example an SNS topic).
-    type: list
-    elements: str
-    default: []
-  ok_actions:
-    description: ARNs notified when the alarm returns to OK.
-    type: list
-    elements: str
-    default: []
-  insufficient_data_actions:
-    description: ARNs notified on INSUFFICIENT_DATA.
-    type: list
-    elements: str
-    default: []
 extends_documentation_fragment:
+  - jram.dumphost.alarm
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
-attributes:
-  check_mode:
-    description: Computes the alarm and compares it with the one in CloudWatch; writes nothing.
-    support: full
-  diff_mode:
-    description: Shows the alarm's settings before and after when they differ.
-    support: full
 """
 
 EXAMPLES = r"""
@@ -165,17 +135,13 @@ def desired_alarm(params):
 
 def main():
     argument_spec = dict(
-        name=dict(type="str", required=True),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
+        **alarm_state.ARGUMENT_SPEC,
         outcome=dict(type="str", choices=list(OUTCOMES)),
         namespace=dict(type="str"),
         metric_name=dict(type="str"),
         dimensions=dict(type="dict", default={}),
         period=dict(type="int", default=300),
         description=dict(type="str", default=""),
-        alarm_actions=dict(type="list", elements="str", default=[]),
-        ok_actions=dict(type="list", elements="str", default=[]),
-        insufficient_data_actions=dict(type="list", elements="str", default=[]),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
                               required_if=[("state", "present", ["outcome", "namespace"])])
