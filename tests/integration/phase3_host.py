@@ -128,11 +128,14 @@ class Phase3:
         kept = [a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNamePrefix=f"{self.name}-")["MetricAlarms"]]
         if kept:
             cloudwatch.delete_alarms(AlarmNames=kept)
+        self.remove_bucket()
+        return problems
+
+    def remove_bucket(self) -> None:
         with contextlib.suppress(ClientError):
             for obj in self.s3.list_objects_v2(Bucket=self.name).get("Contents", []):
                 self.s3.delete_object(Bucket=self.name, Key=obj["Key"])
             self.s3.delete_bucket(Bucket=self.name)
-        return problems
 
     @property
     def imds_table(self) -> str:

@@ -85,14 +85,7 @@ class CatchUpHost(Phase3):
                 call()
             except ClientError as exc:
                 problems.append(str(exc))
-        cloudwatch = self.sandbox.client("cloudwatch")
-        kept = [a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNamePrefix=f"{self.name}-")["MetricAlarms"]]
-        if kept:
-            cloudwatch.delete_alarms(AlarmNames=kept)
-        with contextlib.suppress(ClientError):
-            for obj in self.s3.list_objects_v2(Bucket=self.name).get("Contents", []):
-                self.s3.delete_object(Bucket=self.name, Key=obj["Key"])
-            self.s3.delete_bucket(Bucket=self.name)
+        self.remove_bucket()
         return problems
 
     def keys(self, prefix: str) -> list[str]:
