@@ -1,9 +1,10 @@
 """playbooks/dms_provision.yml against moto in server mode (its own, on a free loopback port): check
 mode predicts and changes nothing, the first run creates, the second reports changed=0, a start
 without a passing readiness report is refused in one line, a passing report starts the task (and
-the start is recorded), and the teardown removes everything carrying the collection's tags while an
-unrelated, untagged DMS endpoint and security group survive, as does the target's parameter group
-(local_infile set to 1: the role converges it but does not own it).
+the start is recorded), so does an override (recorded with what it overrode), and the teardown
+removes everything carrying the collection's tags while an unrelated, untagged DMS endpoint and
+security group survive, as does the target's parameter group (local_infile set to 1: the role
+converges it but does not own it).
 
 What moto cannot show (TestConnection, CDC, the IAM role reading the secrets) is in docs/dms.md."""
 
@@ -191,6 +192,16 @@ def test_provision_start_and_teardown(aws):
     assert task(aws)["Status"] == "running"
     ledger = [json.loads(line) for line in (aws["work"] / "dms_starts.jsonl").read_text().splitlines()]
     assert len(ledger) == 1 and ledger[0]["task"] == f"{NAME}-task" and "passed" in ledger[0]["reason"]
+
+    # Stopped, then started again over a failing report with an override: recorded with what it overrode.
+    aws["dms"].stop_replication_task(ReplicationTaskArn=task(aws)["ReplicationTaskArn"])
+    write_report(aws, [{"id": "mysql-check-binlog-format", "severity": "fail"}])
+    proc, changed = play(aws, "-e", "start=true", "-e",
+                         json.dumps({"start_override_reason": "vendor changed it at 10:00"}))
+    assert changed == 1 and task(aws)["Status"] == "running"
+    ledger = [json.loads(line) for line in (aws["work"] / "dms_starts.jsonl").read_text().splitlines()]
+    assert len(ledger) == 2 and ledger[1]["reason"].startswith("override: vendor changed it at 10:00 (refused")
+    assert "mysql-check-binlog-format" in ledger[1]["reason"]
 
     # The teardown (predicted by check mode) removes what carries the tags, and nothing else.
     proc, changed = play(aws, "-e", "state=absent", "--check")
