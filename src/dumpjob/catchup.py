@@ -16,13 +16,17 @@ lock of their own, so a second one finds the first one's manifest. The time arit
 from __future__ import annotations
 
 import re
+import time as clock_time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Optional
 
+from botocore.exceptions import NoCredentialsError
+
 from . import aws, manifest, retry
 from .config import CRON_FIELDS, Job
-from .errors import DumpJobError, ExitCode, LockHeldError
+from .errors import DumpJobError, ExitCode, LockHeldError, StorageError
 from .keys import run_time
 from .keys import timezone as timezone_of
 from .lock import JobLock
@@ -32,6 +36,9 @@ from .log import Logger
 MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
           "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
 _ITEM = re.compile(r"^(?P<range>\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/(?P<step>[0-9]+))?$")
+# At boot, the network or the instance role may not answer yet: the day's key is read again after
+# these waits (seconds) while S3 is unreachable or no credentials are found, within the deadline.
+BOOT_WAITS = (5, 10, 20, 40)
 # How far ahead the next run is looked for: a year covers every schedule cron accepts (29 February aside).
 HORIZON_DAYS = 366 * 4 + 1
 
@@ -169,12 +176,14 @@ class Outcome:
         return doc
 
 
-def catch_up(jobs: list[Job], parallel: bool, log: Logger, now: Optional[datetime] = None) -> list[Outcome]:
+def catch_up(jobs: list[Job], parallel: bool, log: Logger, now: Optional[datetime] = None,
+             sleep: Callable[[float], None] = clock_time.sleep) -> list[Outcome]:
     """Make up every job of `jobs` that is due (see `window`), one after the other."""
-    return [_catch_up_job(job, parallel, log, now) for job in jobs]
+    return [_catch_up_job(job, parallel, log, now, sleep) for job in jobs]
 
 
-def _catch_up_job(job: Job, parallel: bool, parent: Logger, now: Optional[datetime]) -> Outcome:
+def _catch_up_job(job: Job, parallel: bool, parent: Logger, now: Optional[datetime],
+                  sleep: Callable[[float], None]) -> Outcome:
     log = Logger(job=job.name, system_log=job.syslog).adopt_secrets(parent)
     clock = now or datetime.now(timezone_of(job.timezone))
     found = window(job.schedule, job.deadline, job.timezone, clock)
@@ -187,7 +196,7 @@ def _catch_up_job(job: Job, parallel: bool, parent: Logger, now: Optional[dateti
     outcome = Outcome(job.name, "skipped", "", found.day.isoformat(), url)
     try:
         with JobLock(job.lock_dir, f"{job.name}.catch-up"):
-            published = _published_or_busy(job, key, url)
+            published = _published_or_busy_at_boot(job, key, url, found.deadline - clock, log, sleep)
             if published:
                 outcome.reason = published
                 log.info("catch-up", f"not caught up: {published}", action="skipped", url=url)
@@ -209,6 +218,25 @@ def _catch_up_job(job: Job, parallel: bool, parent: Logger, now: Optional[dateti
              f"in {summary['seconds']} s", action="ran", **{k: v for k, v in summary.items() if k != "anomaly"})
     return Outcome(job.name, "ran", found.reason, outcome.day, url,
                    int(ExitCode.ANOMALY) if anomalous else 0, summary)
+
+
+def _published_or_busy_at_boot(job: Job, key: str, url: str, left: timedelta, log: Logger,
+                               sleep: Callable[[float], None]) -> Optional[str]:
+    """`_published_or_busy`, read again after BOOT_WAITS while S3 or the credentials do not
+    answer yet and the waits end before the deadline (`left` away); the last failure is raised."""
+    waited = 0.0
+    for wait in (*BOOT_WAITS, None):
+        try:
+            return _published_or_busy(job, key, url)
+        except StorageError as exc:
+            early = exc.transient or isinstance(exc.__context__, NoCredentialsError)
+            if not early or wait is None or timedelta(seconds=waited + wait) >= left:
+                raise
+            waited += wait
+            log.warning("catch-up", f"{url} cannot be read yet ({exc}); reading it again in {wait} s",
+                        wait_seconds=wait)
+            sleep(wait)
+    return None  # not reached: the last pass returns or raises
 
 
 def _published_or_busy(job: Job, key: str, url: str) -> Optional[str]:

@@ -2,7 +2,8 @@
 while the host was down, the deadline passed, windows over midnight, daylight saving time, days
 the schedule does not fire, the next run), and the manifests read from S3 (moto in process): a
 day already published is not run again, a run in progress makes the catch-up stand aside,
-catch-ups one after the other make the day once, and status reports each day's outcome."""
+catch-ups one after the other make the day once, S3 not answering yet at boot is read again
+within the deadline, and status reports each day's outcome."""
 
 from __future__ import annotations
 
@@ -243,3 +244,29 @@ def test_status_on_the_command_line_json_and_one_line_errors(tmp_path, s3, capsy
     assert len(err) == 1 and "jram-gghouse" in json.loads(err[0])["msg"]
     assert _cli(tmp_path, "status", "nosuch") == 3
     assert "no job named 'nosuch'" in capsys.readouterr().err
+
+
+def test_at_boot_an_unreachable_s3_is_read_again_before_the_catch_up_decides(tmp_path, s3, runs, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens: the network is not up yet
+    waits = []
+
+    def network_comes_up(seconds):
+        waits.append(seconds)
+        if len(waits) == 2:
+            monkeypatch.delenv("AWS_ENDPOINT_URL")
+
+    (outcome,) = catchup.catch_up([_job(tmp_path)], False, Logger(), now=tokyo(5, 50), sleep=network_comes_up)
+    assert waits == [5, 10] and outcome.action == "ran" and len(runs.calls) == 1
+
+
+@pytest.mark.parametrize(("now", "expected"), [
+    (tokyo(5, 50), list(catchup.BOOT_WAITS)),
+    (tokyo(6, 39), [5, 10, 20]),  # a minute before the deadline: no wait that would end after it
+])
+def test_s3_unreachable_for_good_fails_the_catch_up_after_the_boot_waits(tmp_path, s3, runs, monkeypatch, now,
+                                                                         expected):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    waits = []
+    (outcome,) = catchup.catch_up([_job(tmp_path)], False, Logger(), now=now, sleep=waits.append)
+    assert waits == expected and (outcome.action, outcome.exit_code) == ("failed", 7)
+    assert "S3 endpoint unreachable" in outcome.reason and runs.calls == []
