@@ -300,3 +300,27 @@ def test_ansible_doc_renders_every_option(module):
     assert options and options <= set(rendered["doc"]["options"]), options - set(rendered["doc"]["options"])
     assert rendered["doc"]["attributes"]["check_mode"]["support"] == "full"
     assert rendered["examples"] and rendered["return"]
+
+
+@pytest.mark.parametrize("status, kind", [("ready", "start-replication"), ("stopped", "resume-processing")])
+def test_start_type_follows_the_status(stubbed, tmp_path, status, kind):
+    current = {"ReplicationTaskIdentifier": "jram-dumphost-dms-task", "ReplicationTaskArn": TASK_ARN,
+               "SourceEndpointArn": "s", "TargetEndpointArn": "t", "ReplicationInstanceArn": "r",
+               "MigrationType": "full-load-and-cdc",
+               "TableMappings": json.dumps(dms_replication_task.table_mappings(RULES)), "Status": status}
+    describe = ("describe_replication_tasks", {"ReplicationTasks": [current]},
+                {"Filters": [{"Name": "replication-task-id", "Values": ["jram-dumphost-dms-task"]}]})
+    running = ("describe_replication_tasks", {"ReplicationTasks": [dict(current, Status="running")]},
+               {"Filters": [{"Name": "replication-task-id", "Values": ["jram-dumphost-dms-task"]}]})
+    stubbed["calls"] = [describe, describe,
+                        ("list_tags_for_resource", {"TagList": []}, {"ResourceArn": TASK_ARN}),
+                        ("start_replication_task", {"ReplicationTask": dict(current, Status="starting")},
+                         {"ReplicationTaskArn": TASK_ARN, "StartReplicationTaskType": kind}),
+                        running]
+    args = {"region": REGION, "identifier": "jram-dumphost-dms-task", "source_endpoint_arn": "s",
+            "target_endpoint_arn": "t", "replication_instance_arn": "r", "table_rules": RULES, "start": True,
+            "start_reason": "readiness report passed", "ledger_path": str(tmp_path / "starts.jsonl")}
+    result = run_module(dms_replication_task.main, args)
+    assert result.get("changed") is True and result["started"] is True, result
+    assert result["diff"]["before"]["Status"] == status and result["diff"]["after"]["Status"] == "running"
+    stubbed["stub"].assert_no_pending_responses()
