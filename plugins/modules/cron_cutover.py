@@ -469,26 +469,44 @@ def file_diff(before, after, header):
     }
 
 
-class NoCrontab:
-    """The crontab of a legacy user a new host does not have (built_in_production): empty, never written."""
+# Where the crontab command keeps users' crontabs (Debian, then cronie on Amazon Linux / RHEL).
+CRONTAB_SPOOLS = ("/var/spool/cron/crontabs", "/var/spool/cron")
+
+
+class NewHostCrontab:
+    """The legacy user's crontab on a new host (built_in_production), read only: empty when the
+    user does not exist, read from the spool when the hardened host does not let the user use
+    crontab (cron.allow), as the crontab command would have listed it."""
 
     system = False
 
-    def __init__(self, user):
-        self.where = f"crontab of user {user} (no such user on this host)"
+    def __init__(self, module, user, exists):
+        self.module, self.user, self.exists = module, user, exists
+        self.where = f"crontab of user {user}" + ("" if exists else " (no such user on this host)")
         self.header = f'crontab for user "{user}"'
 
     def read(self):
-        return ""
+        if not self.exists:
+            return ""
+        try:
+            return legacy_crontab.UserCrontab(self.module, self.user).read()
+        except HostError:
+            for spool in CRONTAB_SPOOLS:
+                text = host_files.read_text(os.path.join(spool, self.user))
+                if text is not None:
+                    return text
+            return ""
 
 
 def open_legacy(module, params):
-    try:
-        return legacy_crontab.open_legacy(module, params["legacy"])
-    except InvalidOptionError:
-        if params["built_in_production"] and params["legacy"].get("user"):
-            return NoCrontab(params["legacy"]["user"])
-        raise
+    user = params["legacy"].get("user")
+    if params["built_in_production"] and user:
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            return NewHostCrontab(module, user, exists=False)
+        return NewHostCrontab(module, user, exists=True)
+    return legacy_crontab.open_legacy(module, params["legacy"])
 
 
 def run(module):
