@@ -46,10 +46,13 @@ PIPE_GATHER = 256 << 10  # a read shorter than this found the pipe nearly empty
 
 
 class Progress:
-    """Counters of the running dump, logged every `interval` seconds by a daemon thread."""
+    """Counters of the running dump, logged every `interval` seconds by a daemon thread; with the
+    previous dump's raw size (`expected`), also how far along the dump is and when it should end
+    at the rate so far."""
 
     def __init__(self, log: Logger, interval: float):
         self.log, self.interval = log, interval
+        self.expected: Optional[int] = None
         self.raw = 0
         self.compressed = 0
         self.table: Optional[str] = None
@@ -67,11 +70,43 @@ class Progress:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            elapsed = time.monotonic() - self.started
-            self.log.info("progress", f"{self.raw / 2**20:.0f} MiB dumped, {self.compressed / 2**20:.0f} MiB uploaded"
-                          f"{f', table {self.table}' if self.table else ''}",
-                          raw_bytes=self.raw, compressed_bytes=self.compressed, table=self.table,
-                          mib_per_s=round(self.raw / 2**20 / elapsed, 1) if elapsed else None)
+            self.report(time.monotonic() - self.started)
+
+    def report(self, elapsed: float) -> None:
+        percent, eta = estimate(self.raw, self.expected, elapsed)
+        if percent is None:
+            along = ""
+        elif eta is None:
+            along = f" ({percent:.0f}% of the previous dump's size, past it)" if percent >= 100 else ""
+        else:
+            along = f" ({percent:.0f}% of the previous dump's size, about {_duration(eta)} left)"
+        self.log.info("progress", f"{self.raw / 2**20:.0f} MiB dumped{along}, {self.compressed / 2**20:.0f} MiB "
+                      f"uploaded{f', table {self.table}' if self.table else ''}",
+                      raw_bytes=self.raw, compressed_bytes=self.compressed, table=self.table,
+                      mib_per_s=round(self.raw / 2**20 / elapsed, 1) if elapsed else None,
+                      percent=None if percent is None else round(percent, 1),
+                      eta_seconds=None if eta is None else round(eta))
+
+
+def estimate(raw: int, expected: Optional[int], elapsed: float) -> tuple[Optional[float], Optional[float]]:
+    """How far along a dump is, in percent of the previous dump's raw size, and the seconds left
+    at the rate so far: (None, None) without a previous size; no time left once past it (the
+    data grew) or before anything was dumped."""
+    if not expected or expected <= 0:
+        return None, None
+    percent = 100.0 * raw / expected
+    if raw <= 0 or raw >= expected or elapsed <= 0:
+        return percent, None
+    return percent, (expected - raw) * elapsed / raw
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 class SignalGuard:
@@ -291,6 +326,7 @@ class _Run:
                 conn.close()
                 conn = None
             self._check_bucket()
+            self.progress.expected = self._previous_raw_bytes()
             template, prefix = key_pattern(self.job.parallel_key if self.parallel else self.job.key, self.job.name)
             stale = abort_stale(self.s3, self.job.bucket, template, prefix)
             if stale:
@@ -316,6 +352,16 @@ class _Run:
         finally:
             if conn is not None and conn.open:
                 conn.close()
+
+    def _previous_raw_bytes(self) -> Optional[int]:
+        """The raw size of the job's previous published dump, for the progress line; None when
+        there is none or S3 cannot tell now (the anomaly check reads it again at the end)."""
+        try:
+            previous = self.history.previous(self.s3)
+        except StorageError:
+            return None
+        raw = (previous or {}).get("raw_bytes")
+        return raw if isinstance(raw, int) and raw > 0 else None
 
     def _check_bucket(self) -> None:
         try:

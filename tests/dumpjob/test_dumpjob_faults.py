@@ -85,6 +85,8 @@ def test_mysqldump_killed_mid_stream(slow, faultjob):
     progress = result.event("progress")  # a long run reports every `progress_seconds` (1 s here)
     assert progress and {"raw_bytes", "compressed_bytes", "table", "mib_per_s"} <= set(progress[-1])
     assert progress[-1]["table"] == "blobs"
+    # yesterday's dump is the previous one: the line says how far along this one is and what is left
+    assert 0 < progress[-1]["percent"] < 100 and progress[-1]["eta_seconds"] > 0
     _published_nothing(slow, faultjob, "20260202")
 
 
