@@ -197,6 +197,21 @@ step "where the journey ended"
 status playbooks/validate.yml
 $py -m sandbox s3-ls
 echo "IAM access key of legacy-dump: $($py -m sandbox key-status)"
+echo "what each job published on the demo's two nights of production runs (dumpjob status):"
+podman exec -u dumpjob "$SANDBOX_HOST" dumpjob status --date "${DAYS[1]}" --days 2 2>/dev/null | sed 's/^/  /'
+report=$(podman exec -u dumpjob "$SANDBOX_HOST" dumpjob status --date "${DAYS[1]}" --days 2 --json)
+$py - "$report" "${JOBS[@]}" <<'PY'
+import json
+import sys
+
+report = {job["job"]: job for job in json.loads(sys.argv[1])["jobs"]}
+for name in sys.argv[2:]:
+    runs = report.get(name, {}).get("runs", [])
+    published = [run["day"] for run in runs if run["outcome"].startswith("published")]
+    print(f"  {name}: published on {', '.join(published) or 'no day'}; next run {report[name]['next_run']}")
+    if not published:
+        sys.exit(f"demo: dumpjob status shows no published run of {name} on the demo's days")
+PY
 echo "ec2-user's crontab now:"
 podman exec "$SANDBOX_HOST" crontab -l -u ec2-user | sed 's/^/  /'
 echo "credential scan of the host, its default places and the legacy archive (values masked):"

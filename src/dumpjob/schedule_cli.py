@@ -4,6 +4,7 @@ and what they print; cli.py hands them over here."""
 from __future__ import annotations
 
 import argparse
+from datetime import date
 from typing import Any, Callable
 
 from . import config
@@ -22,6 +23,8 @@ def add_parsers(sub, common: Callable[[argparse.ArgumentParser], None]) -> None:
     status.add_argument("jobs", nargs="*", metavar="JOB", help="the jobs to show (default: every job)")
     status.add_argument("--days", type=_days, default=7, metavar="N",
                         help="how many days back, today first (default 7)")
+    status.add_argument("--date", type=_date, metavar="YYYY-MM-DD",
+                        help="the last day to show (default today), e.g. after backfills")
     status.add_argument("--parallel", action="store_true", help="the jobs' parallel_key (cutover phase 2)")
     common(status)
 
@@ -36,6 +39,13 @@ def add_parsers(sub, common: Callable[[argparse.ArgumentParser], None]) -> None:
     common(catch)
 
 
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date like 2026-01-31") from None
+
+
 def _days(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 366:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number of days from 1 to 366")
@@ -48,7 +58,7 @@ def main(args: argparse.Namespace, log: Logger, show: Callable[[argparse.Namespa
     jobs = [cfg.job(name) for name in args.jobs] if args.jobs else [cfg.jobs[n] for n in sorted(cfg.jobs)]
     if args.command == "status":
         from .status import job_status, text
-        report = redacted(log, [job_status(job, args.days, args.parallel) for job in jobs])
+        report = redacted(log, [job_status(job, args.days, args.parallel, last_day=args.date) for job in jobs])
         show(args, log, {"ok": True, "jobs": report}, text(report))
         return 0
     if args.command == "catch-up":

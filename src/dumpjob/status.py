@@ -8,7 +8,7 @@ does not fire that day) or `not yet due` (today, before the scheduled time)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Optional
 
 from . import aws, manifest
@@ -25,10 +25,15 @@ NOT_SCHEDULED = "not scheduled"
 NOT_YET = "not yet due"
 
 
-def job_status(job: Job, days: int, parallel: bool = False, now: Optional[datetime] = None, s3=None) -> dict[str, Any]:
-    """The job's last `days` days (today first) and its next run; StorageError when S3 fails."""
+def job_status(job: Job, days: int, parallel: bool = False, now: Optional[datetime] = None, s3=None,
+               last_day: Optional[date] = None) -> dict[str, Any]:
+    """The job's last `days` days (today first, or `last_day` and the days before it) and its next
+    run; StorageError when S3 fails."""
     zone = timezone_of(job.timezone)
-    clock = (now or datetime.now(zone)).astimezone(zone)
+    current = (now or datetime.now(zone)).astimezone(zone)
+    clock = current
+    if last_day is not None and last_day < current.date():  # a past day is over: nothing is "not yet due"
+        clock = datetime.combine(last_day, time(23, 59, 59), tzinfo=zone)
     s3 = s3 or aws.client(aws.session(job.region), "s3")
     spec = parse_cron(job.schedule)
     start = schedule_time(job.schedule)
@@ -50,7 +55,7 @@ def job_status(job: Job, days: int, parallel: bool = False, now: Optional[dateti
         else:
             entry["outcome"] = MISSING
         runs.append(entry)
-    following = next_run(job.schedule, zone, clock)
+    following = next_run(job.schedule, zone, current)
     return {"job": job.name, "timezone": job.timezone, "schedule": job.schedule, "deadline": job.deadline,
             "parallel": parallel, "next_run": following.isoformat() if following else None, "runs": runs}
 

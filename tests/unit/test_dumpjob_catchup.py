@@ -220,6 +220,12 @@ def test_status_reports_each_day_and_the_next_run(tmp_path, s3):
     assert early["runs"][0]["outcome"] == "published"  # published already: the manifest wins
     assert status.job_status(job, 1, now=tokyo(5, 0, day=16), s3=s3)["runs"][0]["outcome"] == "not yet due"
 
+    # a past last day (--date): its days back from there, none "not yet due"; the next run stays from now
+    past = status.job_status(job, 3, now=tokyo(5, 0, day=16), s3=s3, last_day=date(2026, 1, 15))
+    assert [(r["day"], r["outcome"]) for r in past["runs"]] == [
+        ("2026-01-15", "published"), ("2026-01-14", "missing"), ("2026-01-13", "published with anomaly")]
+    assert past["next_run"] == "2026-01-16T05:30:00+09:00"
+
     table = status.text([report]).splitlines()
     assert table[0] == ("job basis (Asia/Tokyo, schedule '30 5 * * 1-5', deadline 06:40): next run "
                         "2026-01-16 05:30 JST")
