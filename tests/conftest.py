@@ -61,7 +61,11 @@ COST = {
     "integration/test_phase1.py": 250,
     "integration/test_phase2.py": 200,
     "integration/test_catch_up.py": 290,
+    "integration/test_dms_provision.py": 100,
+    "integration/test_dms_validate.py": 80,
+    "dumpjob/test_dumpjob_retry.py": 80,
     "integration/test_static_keys_symlinks.py": 60,
+    "dumpjob/test_dumpjob_anomaly.py": 40,
 }
 
 
