@@ -66,9 +66,10 @@ class Sandbox:
         return proc
 
 
-def make_host(sandbox: Sandbox, name: str) -> Sandbox:
-    """Start another dump host container from the sandbox image, in the legacy state, and
-    return a Sandbox view whose .host/.exec address it. Remove it with remove_host()."""
+def make_host(sandbox: Sandbox, name: str, legacy: bool = True) -> Sandbox:
+    """Start another dump host container from the sandbox image, in the legacy state (as the
+    image is, with ``legacy=False``), and return a Sandbox view whose .host/.exec address it.
+    Remove it with remove_host()."""
     from sandbox import host as sandbox_host
 
     remove_host(name)
@@ -76,7 +77,8 @@ def make_host(sandbox: Sandbox, name: str) -> Sandbox:
     sandbox_host.podman("run", "-d", "--name", name, "--hostname", name, "--network", "host", "--systemd", "always",
                         *sandbox_host.RUN_OPTS, sandbox_host.IMAGE, "/sbin/init")
     sandbox_host.wait_booted(settings)
-    sandbox_host.provision(settings, sandbox.state)
+    if legacy:
+        sandbox_host.provision(settings, sandbox.state)
     return Sandbox(settings, sandbox.env, sandbox.state)
 
 
