@@ -6,8 +6,14 @@ it is written only when the settings the modules own differ from the described a
 
 from __future__ import annotations
 
+import contextlib
+
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing botocore
+    import botocore
 
 # The options every alarm module has (doc fragment jram.dumphost.alarm).
 ARGUMENT_SPEC = dict(
@@ -117,3 +123,27 @@ def ensure_absent(client, name, check_mode):
             pass  # deleted since it was described
     return True, {"diff": {"before": camel_dict_to_snake_dict(comparable(current, False)), "after": {},
                            "before_header": f"alarm {name}", "after_header": f"alarm {name}"}}
+
+
+def client_of(module):
+    return module.client("cloudwatch", retry_decorator=AWSRetry.jittered_backoff())
+
+
+def run(module, refusal, present):
+    """The part of main() the alarm modules share: ``present()`` (state=present: check the options,
+    then converge, returning ``(changed, result)``) or ensure_absent; ``refusal``, the module's own
+    error class, and AWS errors become one fail_json; the diff only in diff mode."""
+    params = module.params
+    try:
+        if params["state"] == "present":
+            changed, result = present()
+        else:
+            changed, result = ensure_absent(client_of(module), params["name"], module.check_mode)
+    except refusal as exc:
+        module.fail_json(msg=str(exc))
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        module.fail_json_aws(exc, msg=f"Failed to {'put' if params['state'] == 'present' else 'delete'} "
+                                      f"alarm {params['name']}")
+    if not module._diff:
+        result.pop("diff", None)
+    module.exit_json(changed=changed, **result)

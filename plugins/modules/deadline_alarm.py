@@ -120,7 +120,6 @@ deadline_utc:
   sample: "21:45"
 """
 
-import contextlib
 import re
 from datetime import datetime, timezone
 
@@ -129,11 +128,7 @@ try:
 except ImportError:  # Python < 3.9: refused in main()
     ZoneInfo = None
 
-with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing botocore
-    import botocore
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.jram.dumphost.plugins.module_utils import cloudwatch_alarm as alarm_state
 from ansible_collections.jram.dumphost.plugins.module_utils.cron_schedule import parse_schedule
 from ansible_collections.jram.dumphost.plugins.module_utils.errors import ScheduleError
@@ -298,27 +293,17 @@ def main():
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
                               required_if=[("state", "present", ["namespace"])])
-    params = module.params
-    try:
-        if params["state"] == "present":
-            module.require_botocore_at_least(BOTOCORE_FLOOR, reason="to set an alarm's EvaluationWindow")
-            desired, fields, observes_dst = plan(params, datetime.now(timezone.utc))  # before any call to AWS
-            if observes_dst:
-                module.warn(f"timezone {params['timezone']} observes daylight saving time: the alarm window is "
-                            "aligned with today's offset; re-run the playbook after each change of offset")
-            client = module.client("cloudwatch", retry_decorator=AWSRetry.jittered_backoff())
-            changed, result = ensure_present(client, params, desired, fields, module.check_mode)
-        else:
-            client = module.client("cloudwatch", retry_decorator=AWSRetry.jittered_backoff())
-            changed, result = alarm_state.ensure_absent(client, params["name"], module.check_mode)
-    except DeadlineAlarmError as exc:
-        module.fail_json(msg=str(exc))
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-        module.fail_json_aws(exc, msg=f"Failed to {'put' if params['state'] == 'present' else 'delete'} "
-                                      f"alarm {params['name']}")
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(changed=changed, **result)
+
+    def present():
+        params = module.params
+        module.require_botocore_at_least(BOTOCORE_FLOOR, reason="to set an alarm's EvaluationWindow")
+        desired, fields, observes_dst = plan(params, datetime.now(timezone.utc))  # before any call to AWS
+        if observes_dst:
+            module.warn(f"timezone {params['timezone']} observes daylight saving time: the alarm window is "
+                        "aligned with today's offset; re-run the playbook after each change of offset")
+        return ensure_present(alarm_state.client_of(module), params, desired, fields, module.check_mode)
+
+    alarm_state.run(module, DeadlineAlarmError, present)
 
 
 if __name__ == "__main__":

@@ -81,13 +81,7 @@ alarm:
            "comparison_operator": "LessThanThreshold", "threshold": 1.0}
 """
 
-import contextlib
-
-with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing botocore
-    import botocore
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.jram.dumphost.plugins.module_utils import cloudwatch_alarm as alarm_state
 
 # outcome -> (default metric, statistic, comparison, what the description says)
@@ -145,25 +139,14 @@ def main():
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
                               required_if=[("state", "present", ["outcome", "namespace"])])
-    params = module.params
-    try:
-        if params["state"] == "present":
-            desired = desired_alarm(params)  # before any call to AWS
-            client = module.client("cloudwatch", retry_decorator=AWSRetry.jittered_backoff())
-            # The module sends no evaluation window (the default sliding one): not compared.
-            changed, result = alarm_state.ensure_present(client, desired, False, module.check_mode,
-                                                         f"alarm {params['name']} ({params['outcome']})")
-        else:
-            client = module.client("cloudwatch", retry_decorator=AWSRetry.jittered_backoff())
-            changed, result = alarm_state.ensure_absent(client, params["name"], module.check_mode)
-    except OutcomeAlarmError as exc:
-        module.fail_json(msg=str(exc))
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-        module.fail_json_aws(exc, msg=f"Failed to {'put' if params['state'] == 'present' else 'delete'} "
-                                      f"alarm {params['name']}")
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(changed=changed, **result)
+
+    def present():
+        desired = desired_alarm(module.params)  # before any call to AWS
+        # The module sends no evaluation window (the default sliding one): not compared.
+        return alarm_state.ensure_present(alarm_state.client_of(module), desired, False, module.check_mode,
+                                          f"alarm {module.params['name']} ({module.params['outcome']})")
+
+    alarm_state.run(module, OutcomeAlarmError, present)
 
 
 if __name__ == "__main__":
