@@ -414,7 +414,8 @@ def markdown(report: dict) -> str:
              f"- Source: {src['flavor']} {src['version']}, "
              + (f"RDS instance `{src['rds_identifier']}`" if src["rds_identifier"]
                 else "self-managed (no RDS instance has this endpoint)"),
-             f"- Checked as: `{report['login_user']}`; databases: {', '.join(report['databases'])}",
+             f"- Checked as: `{report['login_user']}`; databases: {', '.join(report['databases'])}"
+             + (f"; on {report['checked_on']} (UTC)" if report.get("checked_on") else ""),
              f"- Verdict: **{'ready' if s['ready'] else 'not ready'}** ({s['fail']} missing, {s['warn']} to decide, "
              f"{s['info']} ready)", ""]
     sections = (("fail", "Missing (blocks full load + CDC)"), ("warn", "To decide (risks)"), ("info", "Ready"))

@@ -12,7 +12,9 @@ description:
   - With O(readiness_report), reads the last readiness report (the JSON C(playbooks/dms_readiness.yml)
     writes) and tells whether the task may start; it may when the report has no C(fail) finding and is at
     most O(max_report_age_hours) old, or when O(start_override_reason) says why it starts anyway. The
-    report's age is its C(generated_at) time when it has one, else the file's modification time.
+    report's age is its C(generated_at) time when it has one; else, with C(checked_on) (the day of the
+    check, written by M(jram.dumphost.dms_readiness)), the file's modification time when it falls on that
+    day, else that day's start (UTC); else the file's modification time.
   - Reads only; the module runs where the report is (the controller).
 version_added: 0.1.0
 author:
@@ -125,7 +127,7 @@ import contextlib
 import json
 import os
 import time
-from datetime import datetime
+from datetime import date, datetime, timezone
 
 with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing botocore
     import botocore
@@ -156,9 +158,16 @@ def read_report(path):
     except ValueError:
         return "not json", None
     stamp = report.get("generated_at") if isinstance(report, dict) else None
+    day = report.get("checked_on") if isinstance(report, dict) else None
     if isinstance(stamp, str):
         with contextlib.suppress(ValueError):
             modified = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    elif isinstance(day, str):
+        # dms_readiness writes the day of the check: the file keeps the time of the day's first
+        # run (re-runs that day change nothing), else the day's start counts - never later.
+        with contextlib.suppress(ValueError):
+            start = datetime.combine(date.fromisoformat(day), datetime.min.time(), tzinfo=timezone.utc).timestamp()
+            modified = modified if start <= modified < start + 86400 else start
     return report, max(0.0, (time.time() - modified) / 3600)
 
 

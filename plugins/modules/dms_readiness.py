@@ -152,10 +152,11 @@ changes:
     aws_cli: ["aws rds modify-db-parameter-group --db-parameter-group-name vendor ..."]
     my_cnf: []
 report:
-  description: Everything above in one dict, for a JSON report.
+  description: Everything above in one dict, for a JSON report, with C(checked_on), the day (UTC) of the check.
   returned: always
   type: dict
-  sample: {source: {}, summary: {}, findings: [], changes: {}, databases: [basis], login_user: "'dms'@'%'"}
+  sample: {source: {}, summary: {}, findings: [], changes: {}, databases: [basis], login_user: "'dms'@'%'",
+           checked_on: "2026-11-30"}
 markdown:
   description: The report for the source's owner, in Markdown.
   returned: always
@@ -164,6 +165,7 @@ markdown:
 """
 
 import os
+from datetime import datetime, timezone
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -325,8 +327,11 @@ def main():
     src = {"endpoint": f"{host}:{port}", "flavor": facts["flavor"], "version": facts["version"],
            "rds_identifier": rds["identifier"] if rds else None, "engine": rds["engine"] if rds else None,
            "binlog_position": facts["binlog_position"], "inventory_login": facts["inventory_login"]}
+    # The day (UTC) of the check, not the time: a report re-written by a run on another day shows
+    # it was checked again, while re-runs the same day leave the file as it is.
     report = {"source": src, "summary": summary, "findings": found, "changes": changes, "databases": databases,
-              "login_user": user_host, "options": options}
+              "login_user": user_host, "options": options,
+              "checked_on": datetime.now(timezone.utc).date().isoformat()}
     module.exit_json(changed=False, findings=found, summary=summary, source=src, changes=changes, report=report,
                      markdown=checks.markdown(report))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime, timezone
 
 import pytest
 from sandboxtest import RECAP, collections_root, run_module, run_playbook
@@ -230,6 +231,7 @@ def test_playbook_writes_the_report(ready, tmp_path):
     assert _changed(first) == 3  # the directory and the two files; the check itself changes nothing
     report = json.loads((out / "dms_readiness.json").read_text())
     assert report["summary"]["ready"] is True and report["source"]["rds_identifier"] == INSTANCE
+    assert report["checked_on"] == datetime.now(timezone.utc).date().isoformat()  # the provisioning gate's age
     assert "Verdict: **ready**" in (out / "dms_readiness.md").read_text()
     assert oct((out / "dms_readiness.json").stat().st_mode & 0o777) == "0o640"
     second = run_playbook("playbooks/dms_readiness.yml", *args, env=env)

@@ -163,10 +163,12 @@ def test_task_create_start_and_delete(dms, task_args):
     assert run_module(dms_replication_task.main, gone)["changed"] is False
 
 
-def write_report(path, findings, age_hours=0.0, stamp=None):
+def write_report(path, findings, age_hours=0.0, stamp=None, checked_on=None):
     body = {"findings": [{"id": i, "severity": s} for i, s in findings]}
     if stamp:
         body["generated_at"] = stamp
+    if checked_on:
+        body["checked_on"] = checked_on
     path.write_text(json.dumps(body))
     then = time.time() - age_hours * 3600
     os.utime(path, (then, then))
@@ -196,6 +198,18 @@ def test_info_lists_only_tagged_resources_and_judges_the_gate(dms, task_args, tm
     write_report(report, [("source-triggers", "warn")], age_hours=200,
                  stamp=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     assert run_module(dms_provision_info.main, args)["start_gate"]["allowed"] is True
+    # dms_readiness's checked_on: a file last changed 200 h ago but checked again today counts from today
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    write_report(report, [("source-triggers", "warn")], age_hours=200, checked_on=today)
+    gate = run_module(dms_provision_info.main, args)["start_gate"]
+    assert gate["allowed"] is True and gate["age_hours"] <= 24
+    # a file written on its day keeps that time (a re-run the same day changed nothing) ...
+    write_report(report, [("source-triggers", "warn")], age_hours=0.01, checked_on=today)
+    assert run_module(dms_provision_info.main, args)["start_gate"]["age_hours"] < 0.1
+    # ... and an old check day counts from that day's start, however recent the file
+    write_report(report, [("source-triggers", "warn")], checked_on="2026-01-05")
+    gate = run_module(dms_provision_info.main, args)["start_gate"]
+    assert not gate["allowed"] and "h old (at most 168 h)" in gate["reason"]
     write_report(report, [("mysql-check-binlog-format", "fail")])
     override = dict(args, start_override_reason="vendor changed it today")
     gate = run_module(dms_provision_info.main, override)["start_gate"]
