@@ -16,11 +16,11 @@ per-table verdicts and counts of differences, never a row value or a key value."
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from ansible_collections.jram.dumphost.plugins.module_utils.cutover_ledger import utc_stamp
 from ansible_collections.jram.dumphost.plugins.module_utils.errors import InvalidOptionError, LedgerError
 from ansible_collections.jram.dumphost.plugins.module_utils.host_files import zone
+from ansible_collections.jram.dumphost.plugins.module_utils.rollback_guard import _load_json as read_json
 
 VERSION = 1
 DEFAULT_PATH = "/var/lib/dumpjob/dms_validation.json"
@@ -130,16 +130,5 @@ def validate(data, path: str) -> dict:
 
 def load(path: str) -> dict:
     """The ledger at ``path``; an empty one when the file does not exist yet."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        return empty()
-    except OSError as exc:
-        raise LedgerError(f"cannot read ledger {path}: {exc.strerror}; run the task with become: true") from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise LedgerError(f"ledger {path} is not valid JSON ({exc}): restore it from a backup or move it "
-                          "aside") from None
-    return validate(data, path)
+    data = read_json(path, "DMS validation ledger")
+    return empty() if data is None else validate(data, path)
