@@ -175,7 +175,7 @@ def test_provision_start_and_teardown(aws):
     assert play(aws)[1] == 0
 
     # A start with a failing report is refused in one line naming the failing findings, before any
-    # change (no report at all, a stale one and the override: tests/unit/test_dms_provision.py).
+    # change (no report at all, a stale one and the override: tests/unit/test_dms_provision_rules.py).
     write_report(aws, [{"id": "mysql-check-binlog-format", "severity": "fail"},
                        {"id": "source-triggers", "severity": "warn"}])
     proc, _ = play(aws, "-e", "start=true", check=False)

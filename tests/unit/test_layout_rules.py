@@ -90,3 +90,12 @@ def test_every_module_is_on_the_maps(page):
     text = (REPO / page).read_text()
     missing = [p.stem for p in sorted(REPO.glob("plugins/modules/*.py")) if not _named(text, p.stem)]
     assert missing == [], f"{page} does not name these modules: {missing}"
+
+
+def test_no_two_test_modules_share_a_name():
+    # pytest imports test modules by basename (no packages under tests/): a second module of the
+    # same name in another directory fails the whole run at collection.
+    seen: dict[str, list[str]] = {}
+    for path in sorted((REPO / "tests").rglob("test_*.py")):
+        seen.setdefault(path.name, []).append(str(path.relative_to(REPO)))
+    assert [paths for paths in seen.values() if len(paths) > 1] == []
