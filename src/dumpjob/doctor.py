@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import aws, compress, db, mysqldump
+from . import aws, compress, db, mysqldump, scan
 from .config import Job
 from .errors import DumpJobError
 from .keys import run_time
@@ -164,10 +164,14 @@ def check_job(job: Job, sess, log: Logger) -> list[dict[str, Any]]:
     if job.kind == "mysqldump":
         def flavour() -> Found:
             client = mysqldump.detect_client(job.mysqldump)
-            facts = {"client": client.version_line, "client_flavour": client.flavour}
+            search = scan.search_implementation()
+            facts = {"client": client.version_line, "client_flavour": client.flavour,
+                     "output_buffer": "stdbuf" if client.wrapper else "none", "scanner": search.name}
+            stream = (f"; output in {client.output_buffering}; rows counted with "
+                      f"{'StringZilla ' + search.version if search.name == 'stringzilla' else 'the standard library'}")
             if "server" not in state:
                 return Found(f"{client.flavour} client {client.version_line}; the mode is known once the database "
-                             "answers", **facts)
+                             f"answers{stream}", **facts)
             server = state["server"]
             compat = mysqldump.compatibility(client, server, job.flavour_mismatch)
             how = {mysqldump.NATIVE: "same flavour",
@@ -175,7 +179,7 @@ def check_job(job: Job, sess, log: Logger) -> list[dict[str, Any]]:
                        "dropped from the dump" if compat.drop_sandbox_line else "kept (flavour_mismatch: keep)"),
                    mysqldump.MYSQL_ON_MARIADB: "with " + " ".join(compat.flags)}[compat.mode]
             return Found(f"{client.flavour} client {client.version_line} dumps {server.flavour} {server.version}: "
-                         f"mode {compat.mode} ({how})", **facts, server_flavour=server.flavour,
+                         f"mode {compat.mode} ({how}){stream}", **facts, server_flavour=server.flavour,
                          server_version=server.version, mode=compat.mode)
 
         checks.append(_check("flavour", flavour))

@@ -440,7 +440,8 @@ class _Run:
         first_line = mysqldump.FirstLineFilter(compat.drop_sandbox_line)
         dump = mysqldump.DumpProcess.start(client, args, self.creds, self.job.ssl_ca, self.job.credentials_transport,
                                            self.job.work_dir)
-        self.log.info("mysqldump", f"{client.version_line} started", flags=dump.public_flags(), pid=dump.proc.pid)
+        self.log.info("mysqldump", f"{client.version_line} started, output in {client.output_buffering}",
+                      flags=dump.public_flags(), pid=dump.proc.pid, output_buffer=bool(client.wrapper))
         raw = 0
         # mysqldump writes in pieces of a few KiB; read at once, the pipe hands them over one by
         # one (tens of thousands of reads per GiB, each a trip through this loop). With a 1 MiB

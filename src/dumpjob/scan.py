@@ -6,11 +6,21 @@ row per line after `INSERT INTO t VALUES`, so the rows of a statement are the li
 its ");\\n" (one bytes.find and one single-byte bytes.count per statement or block, in C over the
 whole block); Oracle's client writes a whole extended INSERT on one line (rows are counted
 string-aware, outside quotes). Memory and copies are bounded: only a short incomplete line outside
-the rows is carried between chunks, and only it is joined with the next chunk's first line."""
+the rows is carried between chunks, and only it is joined with the next chunk's first line.
+
+The two searches over every byte of row data (the statement's end, the line breaks before it)
+run on StringZilla's SIMD kernels when the `stringzilla` package is installed: about 0.1
+CPU-second per GiB against 0.6 with the standard library's bytes.count and re, which stay the
+fallback (`DUMPJOB_SCAN=stdlib` forces them; see docs/dumpjob.md, "Performance")."""
 
 from __future__ import annotations
 
+import os
 import re
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from .errors import ConfigError
 
 TRAILER = b"-- Dump completed"
 DATA_HEADER = re.compile(rb"^-- Dumping data for table `((?:[^`]|``)+)`")
@@ -20,12 +30,54 @@ ESCAPE = re.compile(rb"\\.", re.DOTALL)
 STRING_PAIR = re.compile(rb"'[^']*'")
 NOT_QUOTE_OR_PAREN = bytes(b for b in range(256) if b not in b"'(")
 MAX_CARRY = 1 << 20
+STATEMENT_END = re.compile(rb"\);\n")  # re finds it about twice as fast as bytes.find (a memchr on ")")
+
+
+@dataclass(frozen=True)
+class Search:
+    """The byte searches the scanner runs over all row data: find(data, needle, start) and
+    count(data, needle, start, end), with bytes.find's and bytes.count's meaning."""
+
+    name: str  # stringzilla | stdlib
+    version: str
+    find_statement_end: Callable[[bytes, int], int]
+    count: Callable[[bytes, bytes, int, int], int]
+
+
+def _stdlib_end(data: bytes, start: int) -> int:
+    m = STATEMENT_END.search(data, start)
+    return m.start() if m else -1
+
+
+STDLIB = Search("stdlib", "", _stdlib_end, lambda data, needle, start, end: data.count(needle, start, end))
+
+
+def search_implementation(prefer: Optional[str] = None) -> Search:
+    """`prefer` (default: the environment's DUMPJOB_SCAN, to measure one against the other), else
+    StringZilla when the `stringzilla` package is installed, else the standard library."""
+    prefer = prefer or os.environ.get("DUMPJOB_SCAN") or None
+    if prefer not in (None, "stringzilla", "stdlib"):
+        raise ConfigError(f"DUMPJOB_SCAN={prefer!r} names no scanner implementation; use stringzilla or stdlib, or "
+                          "unset it")
+    if prefer != "stdlib":
+        try:
+            import stringzilla
+        except ImportError:
+            if prefer == "stringzilla":
+                raise ConfigError("DUMPJOB_SCAN=stringzilla but the 'stringzilla' package is not installed; install "
+                                  "it or unset DUMPJOB_SCAN") from None
+        else:
+            find = stringzilla.find
+            return Search("stringzilla", stringzilla.__version__,
+                          lambda data, start: find(data, b");\n", start), stringzilla.count)
+    return STDLIB
 
 
 class DumpScanner:
     """Feed it the raw dump in order; read `rows`, `table`, `trailer_ok` at any time."""
 
-    def __init__(self, multi_database: bool = False):
+    def __init__(self, multi_database: bool = False, search: Optional[Search] = None):
+        self.search = search or search_implementation()
         self.rows: dict[str, int] = {}
         self.table: str | None = None
         self.database: str | None = None
@@ -132,12 +184,12 @@ class DumpScanner:
             if k >= 0:  # it spans the chunks: the line breaks before it were counted already
                 self._state = "outside"
                 return pos + k + 3 - len(edge)
-        stop = data.find(b");\n", pos)
+        stop = self.search.find_statement_end(data, pos)
         if stop < 0:
-            self.rows[self.table] += data.count(b"\n", pos)
+            self.rows[self.table] += self.search.count(data, b"\n", pos, len(data))
             self._edge = (edge + data[max(pos, len(data) - 2):])[-2:]
             return len(data)
-        self.rows[self.table] += data.count(b"\n", pos, stop)
+        self.rows[self.table] += self.search.count(data, b"\n", pos, stop)
         self._state = "outside"
         return stop + 3
 
@@ -152,14 +204,18 @@ class DumpScanner:
             segment = segment[1:]
             self._escape = False
         # Escapes occur only inside strings; dropping them leaves strings as plain '...' pairs.
-        segment = ESCAPE.sub(b"", segment)
-        if segment.endswith(b"\\"):
-            self._escape = True
-            segment = segment[:-1]
+        if b"\\" in segment:
+            segment = ESCAPE.sub(b"", segment)
+            if segment.endswith(b"\\"):
+                self._escape = True
+                segment = segment[:-1]
         tokens = segment.translate(None, NOT_QUOTE_OR_PAREN)
         if self._in_string:
             tokens = b"'" + tokens
-        outside = STRING_PAIR.sub(b"", tokens)
+        # Two adjacent quotes are a string without a parenthesis (or a string's end and the next
+        # one's start): dropping them keeps every parenthesis's side of the quotes, and leaves the
+        # regular expression only the strings that hold one.
+        outside = STRING_PAIR.sub(b"", tokens.replace(b"''", b""))
         quote = outside.find(b"'")
         self._in_string = quote >= 0
         self.rows[self.table] += outside.count(b"(", 0, quote if quote >= 0 else len(outside))

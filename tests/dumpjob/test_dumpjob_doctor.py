@@ -136,6 +136,10 @@ def test_doctor_on_an_instance_without_role(private_aws, limited_user, tmp_path)
     assert "gzip through zlib-ng" in good["compression"]["reason"]
     assert "(its level 3)" in good["compression"]["reason"]
     assert "mariadb" in good["flavour"]["reason"] and "AWSCURRENT" in good["database"]["reason"]
+    # how the dump's bytes reach dumpjob and are scanned: 512 KiB writes through stdbuf, StringZilla
+    assert (good["flavour"]["output_buffer"], good["flavour"]["scanner"]) == ("stdbuf", "stringzilla")
+    assert "output in 512 KiB writes (coreutils stdbuf -o 512K); rows counted with StringZilla" in \
+        good["flavour"]["reason"]
     assert jobs["status"]["ok"] and "EXPLAIN" in _checks(jobs["status"])["privileges"]["reason"]
     missing = _checks(jobs["nosecret"])
     assert not missing["secret"]["ok"] and "does not exist" in missing["secret"]["reason"]
@@ -156,6 +160,9 @@ def test_doctor_on_an_instance_without_role(private_aws, limited_user, tmp_path)
     fallback = dumpjob("doctor", "good", "--config", config, "--json", env={**env, "DUMPJOB_DEFLATE": "zlib"})
     compression = _checks(fallback.json["jobs"][0])["compression"]
     assert compression["ok"] and compression["deflate"] == "zlib" and "runs many times slower" in compression["reason"]
+    stdlib = _checks(dumpjob("doctor", "good", "--config", config, "--json",
+                             env={**env, "DUMPJOB_SCAN": "stdlib"}).json["jobs"][0])["flavour"]
+    assert stdlib["scanner"] == "stdlib" and "rows counted with the standard library" in stdlib["reason"]
 
 
 def test_doctor_and_run_with_the_instance_role_only(private_aws, tmp_path):

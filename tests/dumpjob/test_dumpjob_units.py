@@ -14,7 +14,7 @@ from dumpjob.config import Compression, CsvFormat
 from dumpjob.csvout import CsvEncoder
 from dumpjob.digest import dump_sections
 from dumpjob.errors import ConfigError, DatabaseError, DumpIncompleteError
-from dumpjob.scan import DumpScanner
+from dumpjob.scan import DumpScanner, search_implementation
 from dumpjob.secret import DbCredentials
 
 TRICKY = (b"-- Dumping data for table `t`\n"
@@ -32,6 +32,15 @@ def real_dump(sandbox) -> bytes:
     return proc.stdout
 
 
+@pytest.fixture(params=["stringzilla", "stdlib"])
+def new_scanner(request):
+    """Scanners on each search implementation: StringZilla's (the default) and the standard
+    library's (the fallback) must count alike."""
+    search = search_implementation(request.param)
+    assert search.name == request.param
+    return lambda: DumpScanner(search=search)
+
+
 def _feed(scanner: DumpScanner, data: bytes, sizes: list[int], seed: int = 1) -> DumpScanner:
     rnd = random.Random(seed)
     i = 0
@@ -42,54 +51,64 @@ def _feed(scanner: DumpScanner, data: bytes, sizes: list[int], seed: int = 1) ->
     return scanner
 
 
-def test_scanner_counts_rows_of_a_real_dump_whatever_the_chunking(sandbox, real_dump):
+def test_scanner_counts_rows_of_a_real_dump_whatever_the_chunking(sandbox, real_dump, new_scanner):
     expected = {t: int(sandbox.sql(f"SELECT COUNT(*) FROM basis.`{t}`").strip())
                 for t in ("access_logs", "contract_status_history", "contracts", "documents", "payments",
                           "properties", "rooms", "tenants")}
     for sizes in ([1 << 20], [4096, 65536], [97, 131, 1009]):
-        scanner = _feed(DumpScanner(), real_dump, sizes)
+        scanner = _feed(new_scanner(), real_dump, sizes)
         assert scanner.rows == expected
         assert scanner.trailer_ok and scanner.trailer.startswith("-- Dump completed on")
 
 
-def test_scanner_counts_oracle_style_one_line_inserts(real_dump):
+def test_scanner_counts_oracle_style_one_line_inserts(real_dump, new_scanner):
     # Oracle's mysqldump writes a whole extended INSERT on one line.
     oracle = re.sub(rb"VALUES\n", b"VALUES ", real_dump).replace(b"),\n(", b"),(")
     assert oracle != real_dump
-    expected = _feed(DumpScanner(), real_dump, [1 << 20]).rows
-    assert _feed(DumpScanner(), oracle, [1 << 20]).rows == expected
+    expected = _feed(new_scanner(), real_dump, [1 << 20]).rows
+    assert _feed(new_scanner(), oracle, [1 << 20]).rows == expected
     # tiny chunks on a prefix that ends inside a statement: every split point of strings and escapes
     start = oracle.index(b"-- Dumping data for table `tenants`")
     head = oracle[start:start + 150_000]
     assert b"\\\\" in head and b'\\"' in head and b"\\n" in head  # escaped backslash, quote, line break
-    whole = _feed(DumpScanner(), head, [1 << 20]).rows
+    whole = _feed(new_scanner(), head, [1 << 20]).rows
     assert whole["tenants"] > 500
-    assert _feed(DumpScanner(), head, [3, 5, 11]).rows == whole
+    assert _feed(new_scanner(), head, [3, 5, 11]).rows == whole
 
 
-def test_scanner_ignores_parentheses_quotes_and_escapes_inside_strings():
+def test_scanner_ignores_parentheses_quotes_and_escapes_inside_strings(new_scanner):
     for cut in range(len(TRICKY)):
-        scanner = DumpScanner()
+        scanner = new_scanner()
         scanner.feed(TRICKY[:cut])
         scanner.feed(TRICKY[cut:])
         assert scanner.rows == {"t": 8}, cut
-    assert _feed(DumpScanner(), TRICKY, [1, 2, 3]).rows == {"t": 8}
+    assert _feed(new_scanner(), TRICKY, [1, 2, 3]).rows == {"t": 8}
 
 
-def test_scanner_counts_a_one_line_insert_longer_than_its_carry():
+def test_scanner_implementation_is_chosen_by_the_environment_or_refused(monkeypatch):
+    monkeypatch.setenv("DUMPJOB_SCAN", "stdlib")
+    assert DumpScanner().search.name == "stdlib"
+    monkeypatch.setenv("DUMPJOB_SCAN", "simd")
+    with pytest.raises(ConfigError, match="DUMPJOB_SCAN='simd' names no scanner implementation; use stringzilla"):
+        search_implementation()
+    monkeypatch.delenv("DUMPJOB_SCAN")
+    assert search_implementation().name == "stringzilla"  # installed with dumpjob, as on the host
+
+
+def test_scanner_counts_a_one_line_insert_longer_than_its_carry(new_scanner):
     # Oracle's client with a large net_buffer_length (or one big row) writes INSERT lines of many MiB.
     rows = b",".join(b"(%d,'row %d, with (parens) and \\'quotes\\'',0x%s)" % (i, i, b"AB" * 30) for i in range(40000))
     dump = b"-- Dumping data for table `big`\nINSERT INTO `big` VALUES " + rows + b";\n-- Dump completed on x\n"
     assert len(dump) > 4 * (1 << 20)
     for size in (65536, 1 << 20):
-        assert _feed(DumpScanner(), dump, [size]).rows == {"big": 40000}
+        assert _feed(new_scanner(), dump, [size]).rows == {"big": 40000}
 
 
-def test_scanner_sees_a_missing_trailer(real_dump):
+def test_scanner_sees_a_missing_trailer(real_dump, new_scanner):
     truncated = real_dump[: len(real_dump) // 2]
-    assert not _feed(DumpScanner(), truncated, [65536]).trailer_ok
+    assert not _feed(new_scanner(), truncated, [65536]).trailer_ok
     cut_trailer = real_dump[: real_dump.rindex(b"-- Dump completed")]
-    assert not _feed(DumpScanner(), cut_trailer, [65536]).trailer_ok
+    assert not _feed(new_scanner(), cut_trailer, [65536]).trailer_ok
 
 
 @pytest.mark.parametrize(("implementation", "size_limit"), [("zlib-ng", 1.10), ("zlib", 1.02)])
