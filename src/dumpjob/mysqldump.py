@@ -254,8 +254,8 @@ class DumpProcess:
                 os.close(fd)
         argv = [client.path, f"--defaults-extra-file={defaults}", *args]
         try:
-            proc = subprocess.Popen([*client.wrapper, *argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    pass_fds=pass_fds, env=child_env(), bufsize=0)
+            proc = subprocess.Popen([*client.wrapper, *argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, pass_fds=pass_fds, env=child_env(), bufsize=0)
         except OSError as exc:
             _cleanup(private_dir)
             raise ConfigError(f"cannot start {client.path} ({exc.strerror})") from None
