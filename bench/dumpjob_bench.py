@@ -416,8 +416,10 @@ def main() -> int:
         split = (f"codec {cpu['codec']:.1f}, own {own:.1f} = {own / (s['raw_bytes'] / GIB):.2f}/GiB, of which the "
                  f"main thread {cpu['main_thread']:.1f}"
                  if own is not None else "codec not measured (zstandard's threads)")
+        blocks = s.get("deflate_blocks")
+        libraries = f", gzip blocks {', '.join(f'{k} {v}' for k, v in blocks.items())}" if blocks else ""
         say(describe(m) + f"  {s['raw_bytes'] / MIB:.0f} MiB → {s['compressed_bytes'] / MIB:.0f} MiB in {s['parts']} "
-            f"parts; CPU-s: dumpjob {cpu['process']:.1f} ({split}), mysqldump {cpu['children']:.1f}")
+            f"parts{libraries}; CPU-s: dumpjob {cpu['process']:.1f} ({split}), mysqldump {cpu['children']:.1f}")
     ratios = {
         "ratio_vs_mysqldump_gzip": gz.wall / baseline.wall,
         "ratio_vs_mysqldump_zstd": zs.wall / baseline.wall,

@@ -93,7 +93,8 @@ def identity(sess) -> Found:
 
 
 def compression(job: Job) -> Found:
-    """The codec a run of the job will use: for gzip, which deflate implementation (zlib-ng, else zlib)."""
+    """The codec a run of the job will use: for gzip, which deflate implementations (zlib-ng and,
+    per table, ISA-L; else zlib-ng alone; else zlib)."""
     spec = job.compression
     threads = compress.threads_for(spec)
     if spec.type == "zstd":
@@ -109,8 +110,13 @@ def compression(job: Job) -> Found:
     if impl.name == "zlib":
         why = "DUMPJOB_DEFLATE=zlib asks for it" if os.environ.get("DUMPJOB_DEFLATE") else "'zlib-ng' is not installed"
         note = f"; the standard library's zlib ({why}) runs many times slower than zlib-ng"
-    return Found(f"gzip through {impl.describe(spec.level)}, {threads} threads{note}", codec="gzip",
-                 deflate=impl.name, implementation=impl.name, implementation_version=impl.version)
+    if impl.name == "zlib-ng" and spec.level <= compress.FAST_UP_TO and not impl.tries_fast(spec.level):
+        why = "DUMPJOB_DEFLATE=zlib-ng asks for it" if os.environ.get("DUMPJOB_DEFLATE") else "'isal' is not installed"
+        note = f"; zlib-ng alone ({why}), without ISA-L for the tables it compresses well"
+    found = Found(f"gzip through {impl.describe(spec.level)}, {threads} threads{note}", codec="gzip",
+                  deflate=impl.name, implementation=impl.name, implementation_version=impl.version)
+    found.facts["fast_deflate"] = "isal" if impl.tries_fast(spec.level) else None  # null: one library
+    return found
 
 
 def check_job(job: Job, sess, log: Logger) -> list[dict[str, Any]]:

@@ -295,6 +295,7 @@ class _Run:
         self.manifest_written = False
         self.decided = False  # the upload was completed, or may have been: nothing left to abort
         self.codec_cpu: Optional[float] = None
+        self.deflate_blocks: Optional[dict[str, int]] = None  # gzip blocks per library, when ISA-L is tried
 
     # -- the shared frame -------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
@@ -381,6 +382,7 @@ class _Run:
             details = produce(compressor.feed)
             compressor.finish()
             self.codec_cpu = compressor.cpu_seconds
+            self.deflate_blocks = compressor.blocks_written
             upload.finish_parts()
             return details
         except BaseException:
@@ -434,7 +436,7 @@ class _Run:
 
     # -- the mysqldump kind -----------------------------------------------------------------------
     def _mysqldump(self, client: mysqldump.Client, compat: mysqldump.Compatibility,
-                   feed: Callable[[bytes], None]) -> dict:
+                   feed: Callable[[bytes, Optional[str]], None]) -> dict:
         args = mysqldump.flags(compat, self.job)
         scanner = DumpScanner(multi_database=len(self.job.databases) > 1)
         first_line = mysqldump.FirstLineFilter(compat.drop_sandbox_line)
@@ -467,13 +469,13 @@ class _Run:
                 data = b"".join(pending) if len(pending) > 1 else pending[0]
                 pending, size = [], 0
                 scanner.feed(data)
-                feed(data)
+                feed(data, scanner.table)
                 raw += len(data)
                 self.progress.raw, self.progress.table = raw, scanner.table
             data = b"".join(pending)
             if data:
                 scanner.feed(data)
-                feed(data)
+                feed(data, scanner.table)
                 raw += len(data)
                 self.progress.raw = raw
             returncode = dump.wait()
@@ -622,7 +624,7 @@ class _Run:
             "parts": len(upload.parts), "rows": sum(details["tables"].values()), "tables": len(details["tables"]),
             "anomaly": self.comparison.record(), "anomaly_text": self.comparison.describe(),
             "mib_per_s": round(details["raw_bytes"] / 2**20 / seconds, 1) if seconds else None,
-            "peak_rss_mib": round(peak, 1),
+            "peak_rss_mib": round(peak, 1), "deflate_blocks": self.deflate_blocks,
             # where the CPU went: this process (all its threads), its children (mysqldump), the reading
             # thread (reading, scanning, hashing, spooling), the codec's workers
             "cpu_seconds": {"process": round(usage.ru_utime + usage.ru_stime, 3),

@@ -135,6 +135,8 @@ def test_doctor_on_an_instance_without_role(private_aws, limited_user, tmp_path)
                                                                                                           "zlib-ng")
     assert "gzip through zlib-ng" in good["compression"]["reason"]
     assert "(its level 3)" in good["compression"]["reason"]
+    # and ISA-L for the tables it compresses nearly as well (pinned for the host too)
+    assert good["compression"]["fast_deflate"] == "isal" and "ISA-L 1.9.1" in good["compression"]["reason"]
     assert "mariadb" in good["flavour"]["reason"] and "AWSCURRENT" in good["database"]["reason"]
     # how the dump's bytes reach dumpjob and are scanned: 512 KiB writes through stdbuf, StringZilla
     assert (good["flavour"]["output_buffer"], good["flavour"]["scanner"]) == ("stdbuf", "stringzilla")
@@ -160,6 +162,9 @@ def test_doctor_on_an_instance_without_role(private_aws, limited_user, tmp_path)
     fallback = dumpjob("doctor", "good", "--config", config, "--json", env={**env, "DUMPJOB_DEFLATE": "zlib"})
     compression = _checks(fallback.json["jobs"][0])["compression"]
     assert compression["ok"] and compression["deflate"] == "zlib" and "runs many times slower" in compression["reason"]
+    alone = _checks(dumpjob("doctor", "good", "--config", config, "--json",
+                            env={**env, "DUMPJOB_DEFLATE": "zlib-ng"}).json["jobs"][0])["compression"]
+    assert alone["fast_deflate"] is None and "zlib-ng alone (DUMPJOB_DEFLATE=zlib-ng asks for it)" in alone["reason"]
     stdlib = _checks(dumpjob("doctor", "good", "--config", config, "--json",
                              env={**env, "DUMPJOB_SCAN": "stdlib"}).json["jobs"][0])["flavour"]
     assert stdlib["scanner"] == "stdlib" and "rows counted with the standard library" in stdlib["reason"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import random
 import re
 import subprocess
@@ -111,28 +112,36 @@ def test_scanner_sees_a_missing_trailer(real_dump, new_scanner):
     assert not _feed(new_scanner(), cut_trailer, [65536]).trailer_ok
 
 
-@pytest.mark.parametrize(("implementation", "size_limit"), [("zlib-ng", 1.10), ("zlib", 1.02)])
+@pytest.mark.parametrize(("implementation", "size_limit"),
+                         [("zlib-ng+isal", 1.10), ("zlib-ng", 1.10), ("zlib", 1.02)])
 def test_parallel_gzip_is_one_valid_gzip_stream(real_dump, implementation, size_limit):
-    """What the gzip path writes, on zlib-ng (the default) and on the standard library's zlib (the
-    fallback), is one ordinary gzip member: the stdlib gzip module and the system's gunzip give back
-    the dump byte for byte, whatever the block sizes fed."""
+    """What the gzip path writes, on zlib-ng with ISA-L per table (the default), on zlib-ng alone and
+    on the standard library's zlib (the fallback), is one ordinary gzip member: the stdlib gzip
+    module and the system's gunzip give back the dump byte for byte, whatever the block sizes fed."""
     deflate = compress.deflate_implementation(implementation)
-    assert deflate.name == implementation
+    assert deflate.label == implementation
+    written: list[dict] = []
 
-    def write(sizes: list[int]) -> bytes:
+    def write(sizes: list[int], alternate: bool = False) -> bytes:
         out: list[bytes] = []
         gz = compress.make(Compression("gzip", 6, 2), out.append, deflate)
+        if alternate and gz.chooser is not None:  # blocks of both libraries in one stream, whatever the data
+            turns = itertools.cycle([compress.FAST, compress.STRONG])
+            gz.chooser.mode = lambda group: next(turns)
+        scanner = DumpScanner()
         rnd = random.Random(7)
         i = 0
         while i < len(real_dump):
             n = rnd.choice(sizes)
-            gz.feed(real_dump[i:i + n])
+            scanner.feed(real_dump[i:i + n])
+            gz.feed(real_dump[i:i + n], scanner.table)  # as run feeds it: the table keys ISA-L's choice
             i += n
         gz.finish()
         assert gz.cpu_seconds > 0
+        written.append(gz.blocks_written)
         return b"".join(out)
 
-    for data in (write([compress.BLOCK]), write([compress.BLOCK, 1, 333, 70_000])):  # as run feeds it; odd sizes
+    for data in (write([compress.BLOCK], True), write([compress.BLOCK, 1, 333, 70_000], True)):  # as run; odd sizes
         assert data.startswith(b"\x1f\x8b\x08") and gzip.decompress(data) == real_dump
         proc = subprocess.run(["gunzip", "-c"], input=data, capture_output=True, check=True)
         assert proc.stdout == real_dump
@@ -141,13 +150,57 @@ def test_parallel_gzip_is_one_valid_gzip_stream(real_dump, implementation, size_
     # zlib-ng within the production limit of 10 %
     legacy = subprocess.run(["gzip", "-6", "-c"], input=real_dump, capture_output=True, check=True).stdout
     assert len(write([compress.BLOCK])) <= len(legacy) * size_limit
+    if deflate.fast is not None:  # both libraries wrote blocks of the one stream
+        assert all(w["isal"] > 0 and w["zlib-ng"] > 0 for w in written[:2]), written
+        assert sum(written[2].values()) == -(-len(real_dump) // compress.BLOCK)
+    else:
+        assert written[0] is None
+
+
+def test_isal_takes_a_table_only_while_its_samples_stay_within_the_margin():
+    """The choice per table: a table's first block is a sample (deflated both ways); until its
+    result is in, the next blocks go to zlib-ng; then ISA-L while its samples are within 5 % of
+    zlib-ng's, with a new sample every 16th block, so a table whose data changes is followed."""
+    chooser = compress.Chooser()
+    both, fast, strong = compress.BOTH, compress.FAST, compress.STRONG
+    assert [chooser.mode("logs"), chooser.mode("logs")] == [both, strong]  # no sample back yet
+    chooser.record("logs", both, (104, 100), fast)  # ISA-L 4 % larger: within the margin
+    chooser.record("logs", strong, (0, 0), strong)
+    assert [chooser.mode("logs") for _ in range(13)] == [fast] * 13  # blocks 3 to 15
+    assert chooser.mode("logs") == both  # block 16: a new sample
+    chooser.record("logs", both, (400, 100), strong)  # the data changed: ISA-L 4 times larger
+    assert chooser.mode("logs") == strong  # (104 + 400) > (100 + 100) × 1.05
+    # another table has its own samples
+    assert chooser.mode("payments") == both
+    chooser.record("payments", both, (109, 100), strong)  # 9 % larger: zlib-ng
+    assert chooser.mode("payments") == strong
+    # only the last 8 samples count
+    for _ in range(8):
+        chooser.record("logs", both, (100, 100), fast)
+    assert chooser.mode("logs") == fast
+    assert chooser.written == {strong: 3, fast: 9}
+
+
+def test_isal_is_tried_up_to_level_6_and_named_or_refused():
+    deflate = compress.deflate_implementation()
+    assert deflate.label == "zlib-ng+isal"
+    assert [deflate.tries_fast(n) for n in range(1, 10)] == [True] * 6 + [False] * 3
+    assert "and ISA-L 1.9.1 (its level 2) for each table whose output it keeps within 5% of zlib-ng's" in \
+        deflate.describe(6)
+    assert "ISA-L" not in deflate.describe(9)
+    assert compress.deflate_implementation("zlib-ng").fast is None
+    out: list[bytes] = []
+    gz = compress.make(Compression("gzip", 9, 2), out.append, deflate)
+    gz.feed(b"x" * 1000, "t")
+    gz.finish()
+    assert gz.blocks_written is None  # level 9: zlib-ng alone
 
 
 def test_gzip_runs_on_zlib_ng_when_installed_and_says_so():
     """zlib-ng is pinned for the host: the default gzip path uses it, maps the levels, and an
     override that names nothing usable is refused in one line."""
     deflate = compress.deflate_implementation()
-    assert deflate.name == "zlib-ng"
+    assert deflate.name == "zlib-ng" and deflate.label == "zlib-ng+isal"
     assert [deflate.level(n) for n in range(1, 10)] == [1, 1, 2, 2, 3, 3, 4, 6, 9]
     assert "zlib-ng" in deflate.describe(6) and "its level 3" in deflate.describe(6)
     assert compress.deflate_implementation("zlib").level(6) == 6
