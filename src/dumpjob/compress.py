@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Callable, Optional
 
+from . import priority
 from .config import Compression
 from .errors import ConfigError
 
@@ -161,7 +162,8 @@ class GzipParallel:
         self.crc = 0
         self.size = 0
         self.cpu_seconds = 0.0  # the workers' CPU time spent deflating (and CRC-32 with zlib-ng)
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gzip")
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gzip",
+                                        initializer=priority.lower_this_thread)
         self._pending: deque[tuple[Future, Optional[str], str]] = deque()
         self._max_pending = threads * 2 + 1
         self._previous_tail = b""
@@ -257,6 +259,7 @@ class Zstd:
         self.size = 0
         self.cpu_seconds = None  # spent in zstandard's own threads, not measured
         self.blocks_written = None
+        self._lowered = False
         cctx = zstandard.ZstdCompressor(level=level, threads=threads if threads > 1 else 0, write_checksum=True)
         self._obj = cctx.compressobj()
         self._flush_finish = zstandard.COMPRESSOBJ_FLUSH_FINISH
@@ -264,6 +267,9 @@ class Zstd:
     def feed(self, block: bytes, group: Optional[str] = None) -> None:
         self.size += len(block)
         out = self._obj.compress(block)
+        if not self._lowered:  # zstandard starts its workers at the first block
+            self._lowered = True
+            priority.lower_foreign_threads()
         if out:
             self.emit(out)
 

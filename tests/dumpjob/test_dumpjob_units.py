@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import os
 import random
 import re
 import subprocess
 
 import pytest
 
-from dumpjob import compress, mysqldump, upload
+from dumpjob import compress, mysqldump, priority, upload
 from dumpjob.config import Compression, CsvFormat
 from dumpjob.csvout import CsvEncoder
 from dumpjob.digest import dump_sections
@@ -206,6 +207,41 @@ def test_gzip_runs_on_zlib_ng_when_installed_and_says_so():
     assert compress.deflate_implementation("zlib").level(6) == 6
     with pytest.raises(ConfigError, match="DUMPJOB_DEFLATE='pigz'"):
         compress.deflate_implementation("pigz")
+
+
+def _nice(tid: int) -> int:
+    return os.getpriority(os.PRIO_PROCESS, tid)
+
+
+def test_the_codec_threads_run_at_a_lower_priority_than_the_reading_thread(monkeypatch):
+    """The codec's threads (ours for gzip, zstandard's own for zstd) yield the CPU to mysqldump;
+    the reading thread keeps its priority. DUMPJOB_BACKGROUND_NICE sets the increment."""
+    import threading
+
+    base = _nice(threading.get_native_id())
+    block = bytes(range(256)) * 4096
+    gz = compress.make(Compression("gzip", 6, 2), lambda data: None)
+    gz.feed(block, "t")
+    gz._pool.submit(lambda: None).result()  # the pool starts its threads as work arrives
+    workers = [t.native_id for t in threading.enumerate() if t.name.startswith("gzip")]
+    assert workers and all(_nice(tid) >= min(19, base + priority.DEFAULT_INCREMENT) for tid in workers)
+    gz.finish()
+    assert _nice(threading.get_native_id()) == base
+
+    ours = {t.native_id for t in threading.enumerate()}
+    z = compress.make(Compression("zstd", 1, 2), lambda data: None)
+    z.feed(block * 8)
+    foreign = [int(t) for t in os.listdir("/proc/self/task") if int(t) not in ours]
+    assert foreign, "zstandard started no worker threads"
+    assert all(_nice(tid) >= min(19, base + priority.DEFAULT_INCREMENT) for tid in foreign)  # once or more
+    z.finish()
+    assert _nice(threading.get_native_id()) == base
+
+    monkeypatch.setenv("DUMPJOB_BACKGROUND_NICE", "0")
+    assert priority.increment() == 0 and not priority.lower(threading.get_native_id(), 0)
+    monkeypatch.setenv("DUMPJOB_BACKGROUND_NICE", "lots")
+    with pytest.raises(ConfigError, match="DUMPJOB_BACKGROUND_NICE='lots' is not a nice increment; use 0-19"):
+        priority.increment()
 
 
 def test_zstd_stream_is_read_by_the_zstd_tool(real_dump):
