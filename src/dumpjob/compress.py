@@ -137,8 +137,8 @@ class Chooser:
         if n % SAMPLE_EVERY == 0:
             self._pending[group] = self._pending.get(group, 0) + 1
             return BOTH
-        fast = sum(f for f, _ in samples)
-        strong = sum(s for _, s in samples)
+        fast = sum(sizes[0] for sizes in samples)
+        strong = sum(sizes[1] for sizes in samples)
         return FAST if fast <= strong * (1 + FAST_MARGIN) else STRONG
 
     def record(self, group: Optional[str], mode: str, sizes: tuple[int, int], chosen: str) -> None:
@@ -212,8 +212,8 @@ class GzipParallel:
         self.close()
 
     def close(self) -> None:
-        for future, _, _ in self._pending:
-            future.cancel()
+        for pending in self._pending:
+            pending[0].cancel()
         self._pending.clear()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
