@@ -46,9 +46,9 @@ STDERR_LIMIT = 64 * 1024
 
 # The clients write their output through stdio, which buffers a pipe in 4 KiB pieces: about
 # 290,000 writes per GiB, each waking the reader. Run under coreutils' `stdbuf -o` they write
-# 512 KiB at a time: the benchmark's dump then costs client and reader about 1.7 CPU-seconds
-# less per GiB (see docs/dumpjob.md, "Performance"). Without a working stdbuf the client runs as
-# it is (slower, same bytes).
+# 512 KiB at a time: the benchmark's dump then costs client and reader 0.3-0.5 CPU-seconds less
+# per GiB in a run (1.7 behind `| cat`; see docs/dumpjob.md, "Performance"). Without a working
+# stdbuf the client runs as it is (slower, same bytes).
 OUTPUT_BUFFER_KIB = 512
 
 
