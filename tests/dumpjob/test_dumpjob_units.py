@@ -209,6 +209,19 @@ def test_gzip_runs_on_zlib_ng_when_installed_and_says_so():
         compress.deflate_implementation("pigz")
 
 
+def test_the_client_runs_without_stdbuf_when_stdbuf_fails(tmp_path, monkeypatch):
+    """A stdbuf that cannot run the client (no libstdbuf.so, a static client) is left out: the
+    client runs as it is, with stdio's writes, instead of failing the dump."""
+    assert mysqldump.detect_client("mysqldump").wrapper[1:] == ("-o", "512K")  # the host's stdbuf works
+    broken = tmp_path / "stdbuf"
+    broken.write_text("#!/bin/sh\necho \"stdbuf: failed to find 'libstdbuf.so'\" >&2\nexit 126\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    client = mysqldump.detect_client("mysqldump")
+    assert client.wrapper == () and client.output_buffering.startswith("4 KiB writes")
+    assert client.flavour == "mariadb"
+
+
 def _nice(tid: int) -> int:
     return os.getpriority(os.PRIO_PROCESS, tid)
 
