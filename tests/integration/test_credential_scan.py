@@ -25,7 +25,7 @@ PATHS = [HOME, "/root", "/etc/cron*", "/var/spool/cron", "/etc/environment", "/e
 
 
 def adhoc(sandbox, args: dict, *options: str, json_output: bool = True) -> subprocess.CompletedProcess:
-    argv = [str(BIN / "ansible"), "-i", f"{sandbox.host},", "-c", "containers.podman.podman", sandbox.host,
+    argv = [str(BIN / "ansible"), "-i", f"{sandbox.host},", "-c", "sandbox_podman", sandbox.host,
             "-m", MODULE, "-a", json.dumps(args), *options]
     env = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": "/root", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
            "ANSIBLE_COLLECTIONS_PATH": COLLECTIONS, "ANSIBLE_NOCOLOR": "1"}

@@ -50,6 +50,29 @@ def test_sandbox_inventory_reaches_the_host(sandbox):
     assert "tz: UTC" in proc.stdout
 
 
+def test_the_sandbox_connection_pipes_a_module_through_one_podman_exec(sandbox, tmp_path):
+    """sandbox_podman runs a module task as one `podman exec -i` with the module on stdin (the
+    collection's podman connection needs five execs), and still transfers files for copy."""
+    target = f"/root/pipelined-{tmp_path.name}"
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "dumphost", "gather_facts": False, "tasks": [
+        {"name": "one module", "ansible.builtin.command": "cat /etc/hostname", "changed_when": False},
+        {"name": "one transfer", "ansible.builtin.copy": {"content": "piped\n", "dest": target, "mode": "0600"}},
+        {"name": "read back", "ansible.builtin.slurp": {"src": target}, "register": "back"},
+        {"name": "check", "ansible.builtin.assert": {"that": ["back.content | b64decode == 'piped\\n'"]}},
+        {"name": "clean", "ansible.builtin.file": {"path": target, "state": "absent"}}]}]))
+    proc = subprocess.run([BIN / "ansible-playbook", "-vvv", "-i", REPO / "inventories/sandbox", playbook],
+                          capture_output=True, text=True, cwd=REPO,
+                          env={"PATH": f"{BIN}:/usr/bin:/bin", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+                               "SANDBOX_HOST": sandbox.host, "HOME": "/root"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "failed=0" in proc.stdout
+    first = proc.stdout.split("TASK [one module]", 1)[1].split("TASK [one transfer]", 1)[0]
+    execs = [line for line in first.splitlines() if "b'exec'" in line]
+    assert len(execs) == 1, first
+    assert "b'-i'" in execs[0] and "AnsiballZ" not in execs[0], execs[0]
+
+
 def test_host_keys_are_checked_and_the_sandbox_needs_no_exception():
     """From the repository root Ansible checks SSH host keys (production's inventory reaches the
     host over SSH); the sandbox's dump host is reached through podman, which has no host key."""
@@ -62,6 +85,6 @@ def test_host_keys_are_checked_and_the_sandbox_needs_no_exception():
     assert settings["HOST_KEY_CHECKING"]["value"] is True, settings.get("HOST_KEY_CHECKING")
     inventory = yaml.safe_load((REPO / "inventories/sandbox/hosts.yml").read_text())
     for name, host in inventory["all"]["children"]["dumphost"]["hosts"].items():
-        assert host["ansible_connection"] == "containers.podman.podman", name
+        assert host["ansible_connection"] == "sandbox_podman", name
     for path in (REPO / "inventories").rglob("*.yml"):
         assert "host_key_checking" not in path.read_text(), f"{path} turns host key checking off"
