@@ -3,6 +3,7 @@ the host through the podman connection (no host key), while SSH host keys are ch
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -50,27 +51,57 @@ def test_sandbox_inventory_reaches_the_host(sandbox):
     assert "tz: UTC" in proc.stdout
 
 
-def test_the_sandbox_connection_pipes_a_module_through_one_podman_exec(sandbox, tmp_path):
-    """sandbox_podman runs a module task as one `podman exec -i` with the module on stdin (the
-    collection's podman connection needs five execs), and still transfers files for copy."""
+def sandbox_ansible(sandbox, *argv, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([*argv], capture_output=True, text=True, cwd=REPO, timeout=300,
+                          env={"PATH": f"{BIN}:/usr/bin:/bin", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+                               "SANDBOX_HOST": sandbox.host, "HOME": "/root"}, **kwargs)
+
+
+def test_the_sandbox_connection_runs_a_module_as_one_command_in_the_container(sandbox, tmp_path):
+    """sandbox_podman pipes a module task to the container's Python as one command entered with
+    nsenter (the collection's podman connection needs a podman mount and five podman execs), with
+    the container's environment, capabilities and limits, and still transfers files for copy."""
     target = f"/root/pipelined-{tmp_path.name}"
     playbook = tmp_path / "play.yml"
     playbook.write_text(yaml.safe_dump([{"hosts": "dumphost", "gather_facts": False, "tasks": [
-        {"name": "one module", "ansible.builtin.command": "cat /etc/hostname", "changed_when": False},
+        {"name": "one module", "ansible.builtin.command": "cat /proc/self/status /proc/self/limits /etc/hostname",
+         "changed_when": False, "register": "inside"},
+        {"name": "environment", "ansible.builtin.command": "env", "changed_when": False, "register": "env_out"},
         {"name": "one transfer", "ansible.builtin.copy": {"content": "piped\n", "dest": target, "mode": "0600"}},
         {"name": "read back", "ansible.builtin.slurp": {"src": target}, "register": "back"},
         {"name": "check", "ansible.builtin.assert": {"that": ["back.content | b64decode == 'piped\\n'"]}},
-        {"name": "clean", "ansible.builtin.file": {"path": target, "state": "absent"}}]}]))
-    proc = subprocess.run([BIN / "ansible-playbook", "-vvv", "-i", REPO / "inventories/sandbox", playbook],
-                          capture_output=True, text=True, cwd=REPO,
-                          env={"PATH": f"{BIN}:/usr/bin:/bin", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-                               "SANDBOX_HOST": sandbox.host, "HOME": "/root"})
+        {"name": "clean", "ansible.builtin.file": {"path": target, "state": "absent"}},
+        {"name": "show", "ansible.builtin.debug": {"msg": "{{ inside.stdout_lines + env_out.stdout_lines }}"}}]}]))
+    proc = sandbox_ansible(sandbox, BIN / "ansible-playbook", "-vvv", "-i", REPO / "inventories/sandbox", playbook)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "failed=0" in proc.stdout
-    first = proc.stdout.split("TASK [one module]", 1)[1].split("TASK [one transfer]", 1)[0]
-    execs = [line for line in first.splitlines() if "b'exec'" in line]
-    assert len(execs) == 1, first
-    assert "b'-i'" in execs[0] and "AnsiballZ" not in execs[0], execs[0]
+    first = proc.stdout.split("TASK [one module]", 1)[1].split("TASK [environment]", 1)[0]
+    commands = [line for line in first.splitlines() if "NSENTER" in line or "b'exec'" in line]
+    assert len(commands) == 1 and "NSENTER" in commands[0] and "AnsiballZ" not in commands[0], first
+    shown = " ".join(proc.stdout.split("TASK [show]", 1)[1].replace("\\t", " ").split())
+    # what podman exec gives: the container's hostname, bounding set, limits and environment
+    expected = subprocess.run(["podman", "exec", sandbox.host, "sh", "-c", "grep CapBnd /proc/self/status; env"],
+                              capture_output=True, text=True, check=True).stdout.splitlines()
+    assert "ggh-dumphost" in shown
+    for line in expected:
+        assert " ".join(line.split()) in shown, (line, shown)
+    assert re.search(r"Max open files 20000 20000", shown), shown
+    assert "container_uuid" not in shown
+
+
+def test_the_sandbox_connection_refuses_a_paused_container(sandbox):
+    """As podman exec does: a paused container (the tests' stopped instance) does not answer."""
+    subprocess.run(["podman", "pause", sandbox.host], check=True, capture_output=True)
+    try:
+        proc = sandbox_ansible(sandbox, BIN / "ansible", "-i", REPO / "inventories/sandbox", "dumphost",
+                               "-m", "ansible.builtin.command", "-a", "true")
+    finally:
+        subprocess.run(["podman", "unpause", sandbox.host], check=True, capture_output=True)
+    assert proc.returncode != 0
+    assert "is paused" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    again = sandbox_ansible(sandbox, BIN / "ansible", "-i", REPO / "inventories/sandbox", "dumphost",
+                            "-m", "ansible.builtin.command", "-a", "true")
+    assert again.returncode == 0, again.stdout + again.stderr
 
 
 def test_host_keys_are_checked_and_the_sandbox_needs_no_exception():
