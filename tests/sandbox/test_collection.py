@@ -1,5 +1,6 @@
 """The collection builds into a tarball without local state, and the sandbox inventory reaches
-the host through the podman connection (no host key), while SSH host keys are checked."""
+the host through the sandbox's own podman connection (nsenter, no host key), while SSH host keys
+are checked."""
 
 import json
 import os
