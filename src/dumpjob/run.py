@@ -223,6 +223,7 @@ def _try_again(job: Job, sess: boto3.session.Session, log: Logger, guard: Signal
                 f"{at:%H:%M:%S} {at.tzname()} (in {decision.wait:.0f} s; {decision.reason})", attempt=attempt,
                 error=error.kind, transient=True, next_attempt_at=at.isoformat(), wait_seconds=round(decision.wait, 1),
                 estimate_seconds=estimate, deadline=deadline.isoformat())
+    guard.deferred = False  # the failed attempt's cleanup is over: a signal now ends the wait
     try:
         time.sleep(decision.wait)  # a signal ends the wait (SignalGuard raises here)
     except RunInterruptedError as exc:
@@ -305,14 +306,24 @@ class _Run:
                           f"{compress.threads_for(self.job.compression)} threads", deflate=self.deflate.name,
                           deflate_version=self.deflate.version)
         sm = aws.client(self.sess, "secretsmanager")
-        client = mysqldump.detect_client(self.job.mysqldump) if self.job.kind == "mysqldump" else None
-        database = self.job.database if self.job.kind == "query" else None
-        creds, conn = db.login(
-            sm, self.job.secret_id,
-            lambda c: db.connect(c, database=database, ssl_ca=self.job.ssl_ca, timeout=self.job.connect_timeout),
-            on_retry=lambda msg: self.log.warning("auth_retry", msg), remember=self.log.add_secret)
-        self.creds = creds
+        # S3's checks and the upload's creation run in a thread of their own (clients are
+        # thread-safe) while the database is logged in to and the dump starts.
+        upload = MultipartUpload(self.job.bucket, self.key, self.job.work_dir, self.job.upload_concurrency,
+                                 self.job.part_size_mib, self.job.sse_kms_key_id,
+                                 {"dumpjob-job": self.job.name, "dumpjob-version": __version__,
+                                  manifest.RUN_METADATA: self.run_id},
+                                 "application/zstd" if self.job.compression.type == "zstd" else "application/gzip")
+        upload.start(self._s3_checks, self._abort_stale)
+        conn = None
+        # From here on, any way out but a completed upload aborts it (_abandon).
         try:
+            client = mysqldump.detect_client(self.job.mysqldump) if self.job.kind == "mysqldump" else None
+            database = self.job.database if self.job.kind == "query" else None
+            creds, conn = db.login(
+                sm, self.job.secret_id,
+                lambda c: db.connect(c, database=database, ssl_ca=self.job.ssl_ca, timeout=self.job.connect_timeout),
+                on_retry=lambda msg: self.log.warning("auth_retry", msg), remember=self.log.add_secret)
+            self.creds = creds
             server = db.server_info(conn)
             self.log.info("database", f"logged in to {server.flavour} {server.version} at {creds.host}:{creds.port} "
                           f"as {creds.username} (secret stage {creds.stage})", server_version=server.version,
@@ -326,33 +337,38 @@ class _Run:
                                      f"{'dropped' if compat.drop_sandbox_line else 'kept'}", **compat.record)
                 conn.close()
                 conn = None
-            self._check_bucket()
-            self.progress.expected = self._previous_raw_bytes()
-            template, prefix = key_pattern(self.job.parallel_key if self.parallel else self.job.key, self.job.name)
-            stale = abort_stale(self.s3, self.job.bucket, template, prefix)
-            if stale:
-                self.log.warning("stale_upload", f"aborted {stale} incomplete upload(s) of this job under "
-                                 f"s3://{self.job.bucket}/{prefix} left by an earlier run")
-            upload = MultipartUpload(self.s3, self.job.bucket, self.key, self.job.work_dir,
-                                     self.job.upload_concurrency, self.job.part_size_mib, self.job.sse_kms_key_id,
-                                     {"dumpjob-job": self.job.name, "dumpjob-version": __version__,
-                                      manifest.RUN_METADATA: self.run_id},
-                                     "application/zstd" if self.job.compression.type == "zstd" else "application/gzip")
-            # From here on, any way out but a completed upload aborts it (_abandon).
-            try:
-                if compat is not None:
-                    details = self._stream(upload, lambda sink: self._mysqldump(client, compat, sink))
-                    details["compatibility"] = compat.record
-                else:
-                    details = self._stream(upload, lambda sink: self._query(conn, sink))
-                details["versions"]["server"] = server.version
-                self._pause("streamed")
-                return self._publish(upload, details)
-            except BaseException as exc:
-                raise self._abandon(upload, exc) from None
+            upload.allow()
+            if compat is not None:
+                details = self._stream(upload, lambda sink: self._mysqldump(client, compat, sink))
+                details["compatibility"] = compat.record
+            else:
+                details = self._stream(upload, lambda sink: self._query(conn, sink))
+            details["versions"]["server"] = server.version
+            self.log.info("streamed", f"dump streamed: {details['raw_bytes'] / 2**20:.0f} MiB dumped, "
+                          f"{upload.size / 2**20:.0f} MiB uploaded in {len(upload.parts)} parts; publishing",
+                          raw_bytes=details["raw_bytes"], compressed_bytes=upload.size, parts=len(upload.parts),
+                          seconds=round(time.monotonic() - self.t0, 3))
+            self._pause("streamed")
+            return self._publish(upload, details)
+        except BaseException as exc:
+            raise self._abandon(upload, exc) from None
         finally:
             if conn is not None and conn.open:
                 conn.close()
+
+    def _s3_checks(self) -> Any:
+        """The upload's start, before it may create the upload: the bucket, and the previous
+        dump's size for the progress line."""
+        self._check_bucket()
+        self.progress.expected = self._previous_raw_bytes()
+        return self.s3
+
+    def _abort_stale(self, s3) -> None:
+        template, prefix = key_pattern(self.job.parallel_key if self.parallel else self.job.key, self.job.name)
+        stale = abort_stale(s3, self.job.bucket, template, prefix)
+        if stale:
+            self.log.warning("stale_upload", f"aborted {stale} incomplete upload(s) of this job under "
+                             f"s3://{self.job.bucket}/{prefix} left by an earlier run")
 
     def _previous_raw_bytes(self) -> Optional[int]:
         """The raw size of the job's previous published dump, for the progress line; None when
@@ -398,6 +414,10 @@ class _Run:
         self.progress.stop()
         if self.decided:
             return exc  # the upload was completed (or may have been): the message says what the key holds
+        if not upload.allowed:  # failed before the dump began: the upload is not created (its checks may still run)
+            upload.abort(0.0)
+            return exc
+        started = upload.stop_start(120.0)
         upload_id = upload.upload_id
         if upload_id is not None:
             self.log.warning("aborting", f"aborting upload {upload_id} to {self.url}: {exc}")
@@ -405,10 +425,17 @@ class _Run:
             self.log.info("aborted", f"upload {upload_id} to {self.url} aborted" if confirmed else
                           f"upload {upload_id} to {self.url} could not be aborted", confirmed=confirmed)
         else:
-            confirmed = True
-        suffix = ("upload aborted, nothing published" if confirmed else
-                  f"the incomplete upload {upload_id} could not be aborted (S3 unreachable); nothing was published, "
-                  "and the job's next run or a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes it")
+            confirmed = upload.abort() and started
+        if confirmed:
+            suffix = "upload aborted, nothing published"
+        elif upload_id is None:
+            suffix = ("S3 did not answer the upload's start; nothing was published, and an upload it may have "
+                      "created is removed by the job's next run or a bucket lifecycle rule "
+                      "(AbortIncompleteMultipartUpload)")
+        else:
+            suffix = (f"the incomplete upload {upload_id} could not be aborted (S3 unreachable); nothing was "
+                      "published, and the job's next run or a bucket lifecycle rule (AbortIncompleteMultipartUpload) "
+                      "removes it")
         suffix += "; " + (self._restore_manifest() if self.manifest_written else
                           f"{self.url} holds what it held before")
         if isinstance(exc, DumpJobError):

@@ -3,13 +3,17 @@ truth, verify agrees, and zstd, SSE-KMS, metrics and multi-database jobs work.""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import subprocess
+import zlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from dumpjob_testbed import assert_failed, dumpjob
+
+from dumpjob.upload import part_size
 
 TABLES = ("access_logs", "contract_status_history", "contracts", "documents", "payments", "properties", "rooms",
           "tenants")
@@ -48,6 +52,13 @@ def test_dump_restores_with_equal_checksums_routines_triggers_and_views(sandbox,
     key = f"{prefix}/dumps/basis_20260115.sql.gz"
     assert summary["key"] == key and summary["ok"] is True
     assert next(e["event"] for e in result.logs) == "start" and result.logs[-1]["event"] == "summary"
+    # the end of the stream is logged before publishing, with the sizes the summary reports
+    events = [e["event"] for e in result.logs]
+    assert events.index("mysqldump") < events.index("streamed") < events.index("summary")
+    (streamed,) = result.event("streamed")
+    assert (streamed["raw_bytes"], streamed["compressed_bytes"], streamed["parts"]) == (
+        summary["raw_bytes"], summary["compressed_bytes"], summary["parts"])
+    assert 0 < streamed["seconds"] <= summary["seconds"]
 
     body = s3.get_object(Bucket="jram-gghouse", Key=key)["Body"].read()
     dump = subprocess.run(["gunzip", "-c"], input=body, capture_output=True, check=True).stdout
@@ -80,7 +91,13 @@ def test_dump_restores_with_equal_checksums_routines_triggers_and_views(sandbox,
     assert "--single-transaction" in doc["flags"] and "--set-gtid-purged=OFF" not in doc["flags"]
     assert "GgH0use" not in json.dumps(doc)
     head = s3.head_object(Bucket="jram-gghouse", Key=key, ChecksumMode="ENABLED")
-    assert head.get("ChecksumSHA256") and head["ContentType"] == "application/gzip"
+    # S3 checked each part's CRC-32 on arrival; the object's is the CRC-32 of the parts' (S3 adds
+    # "-<parts>", moto does not)
+    sizes = [part_size(n, 8) for n in range(1, summary["parts"])]
+    bounds = [sum(sizes[:i]) for i in range(len(sizes) + 1)] + [len(body)]
+    crcs = b"".join(zlib.crc32(body[a:b]).to_bytes(4, "big") for a, b in zip(bounds, bounds[1:]))
+    assert head["ChecksumCRC32"].split("-")[0] == base64.b64encode(zlib.crc32(crcs).to_bytes(4, "big")).decode()
+    assert head["ContentType"] == "application/gzip"
 
     verified = dumpjob("verify", f"s3://jram-gghouse/{key}", "--json", env=env)
     assert verified.code == 0, verified.stdout + verified.stderr
