@@ -236,3 +236,41 @@ def test_a_key_that_holds_another_object_fails_with_exit_7_and_is_left_in_place(
     assert json.loads(man.body)["run_id"] == run_id  # this run's manifest, which describes nothing there
     assert _verify(job, day).code == 10
     assert not _uploads(s3, job)
+
+
+# -- the upload's start, in its own thread while the dump begins ---------------------------------
+def test_a_run_that_fails_before_the_dump_never_creates_an_upload(s3, faults, job, jobfile, make_secret):
+    """The upload's checks start with the run, but CreateMultipartUpload waits for the login: a
+    refused login ends the run with the login's error alone, and S3 never saw an upload."""
+    secret = make_secret(password="not-the-Password#9")
+    config = jobfile({"props": {"kind": "mysqldump", "secret_id": secret, "databases": ["basis"],
+                                "tables": ["properties"], "key": f"{job['prefix']}/props_{{date:%Y%m%d}}.sql.gz"}})
+    result = dumpjob("run", "props", "--config", config, "--date", "2026-04-20", env=job["env"])
+    error = assert_failed(result, 5, "authentication failed")
+    assert "upload" not in error["msg"] and not result.event("mysqldump")
+    assert not [seen for seen in faults.seen if seen[0] == "POST" and job["prefix"] in seen[1]
+                and seen[1].endswith("?uploads")]
+    assert not _uploads(s3, job)
+
+
+def test_a_refused_upload_start_stops_the_dump(s3, faults, job):
+    """CreateMultipartUpload refused while the dump has begun: exit 7 naming the refusal,
+    mysqldump stopped, nothing published and no upload left."""
+    faults.faults.append(Fault("POST", query="uploads", times=10))
+    result = _run(job, "2026-04-21")
+    assert_failed(result, 7, "starting the upload to", "was denied", "nothing published")
+    assert faults.faults[0].hits == 1  # a refusal is not retried
+    assert result.event("mysqldump")  # the dump did not wait for the upload
+    assert _published(s3, job, "2026-04-21") == (None, None)
+    assert not _uploads(s3, job)
+
+
+def test_parts_wait_for_a_slow_upload_start(s3, faults, job):
+    """CreateMultipartUpload answered SlowDown twice (botocore tries again) while the dump streams:
+    the parts wait for the upload, and the run publishes a dump verify accepts."""
+    faults.faults.append(Fault("POST", query="uploads", status=503, code="SlowDown", times=2))
+    result = _run(job, "2026-04-22")
+    assert result.code == 0, result.stderr
+    assert faults.faults[0].hits == 2
+    assert _verify(job, "2026-04-22").code == 0
+    assert not _uploads(s3, job)

@@ -8,6 +8,7 @@ import os
 import random
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -337,3 +338,39 @@ def test_log_lines_reach_journald_and_never_carry_a_secret(tmp_path, monkeypatch
     assert record["job"] == "basis" and record["exit_code"] == 5 and "[REDACTED]" in record["msg"]
     assert "ss\\\\word" not in datagram and "ss\\\\word" not in out.getvalue() and 'pa\\"ss' not in out.getvalue()
     server.close()
+
+
+ARENAS_PROGRAM = """
+import ctypes, os, sys, threading
+from dumpjob import memory
+took = memory.limit_arenas() if sys.argv[1] == "limit" else False
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+ready, done = threading.Barrier(7), threading.Event()
+def allocate():
+    libc.malloc(64 * 1024)  # below the mmap threshold: from the thread's arena
+    ready.wait()
+    done.wait()
+threads = [threading.Thread(target=allocate) for _ in range(6)]
+for t in threads:
+    t.start()
+ready.wait()
+os.write(1, f"{took}\\n".encode())
+libc.malloc_stats()  # to stderr, one 'Arena N:' block per arena
+done.set()
+"""
+
+
+@pytest.mark.parametrize("mode, env, took, most", [("limit", {}, "True", 2), ("leave", {}, "False", 99),
+                                                  ("limit", {"MALLOC_ARENA_MAX": "4"}, "False", 4)])
+def test_malloc_arenas_are_limited_unless_the_environment_says(mode, env, took, most):
+    """Six allocating threads share at most two arenas once limit_arenas() ran; without it glibc
+    gives them more, and MALLOC_ARENA_MAX in the environment is left to glibc."""
+    proc = subprocess.run([sys.executable, "-c", ARENAS_PROGRAM, mode], capture_output=True, text=True, timeout=60,
+                          env={k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"} | env)
+    assert proc.returncode == 0, proc.stderr
+    arenas = len(re.findall(r"^Arena \d+:", proc.stderr, re.M))
+    assert proc.stdout.strip() == took
+    assert 1 <= arenas <= most
+    if mode == "leave":
+        assert arenas > 2  # the limit is what makes the difference
