@@ -8,7 +8,7 @@ import sys
 from datetime import date
 from typing import Any, Optional
 
-from . import __version__, config, memory
+from . import __version__, config
 from .errors import DumpJobError, ExitCode, UsageError
 from .hardening import harden
 from .keys import run_time
@@ -116,7 +116,6 @@ def _date(text: str) -> date:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parser().parse_args(argv)
-    memory.limit_arenas()  # before any thread starts
     log = Logger()
     # Before any command reads a secret: no core file, no ptrace or /proc/<pid>/mem, no MYSQL_PWD.
     harden(log)

@@ -23,7 +23,7 @@ import boto3
 import pymysql
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import __version__, anomaly, aws, compress, db, manifest, metrics, mysqldump, retry
+from . import __version__, anomaly, aws, compress, db, manifest, memory, metrics, mysqldump, retry
 from .config import Job
 from .csvout import CsvEncoder
 from .errors import (
@@ -300,6 +300,8 @@ class _Run:
 
     # -- the shared frame -------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
+        if self.job.compression.type == "gzip":
+            memory.limit_arenas()  # before the run's threads start
         self.deflate = compress.deflate_implementation() if self.job.compression.type == "gzip" else None
         if self.deflate is not None:
             self.log.info("compression", f"gzip through {self.deflate.describe(self.job.compression.level)}, "
