@@ -20,12 +20,14 @@ from sandboxtest import run_module
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the probe drops to another user: needs root")
 
 
-def _socket_owner(port: int) -> int | None:
-    """The uid owning the local TCP socket on 127.0.0.1:port (/proc/net/tcp, as ss -e reads it)."""
+def _socket_owner(port: int, peer: int) -> int | None:
+    """The uid owning the TCP socket from 127.0.0.1:port to 127.0.0.1:peer (/proc/net/tcp, as
+    ss -e reads it). Both ends: under a parallel suite another process's socket to another
+    server may have the same local port."""
     with open("/proc/net/tcp", encoding="ascii") as table:
         for line in table.readlines()[1:]:
             fields = line.split()
-            if fields[1] == f"0100007F:{port:04X}":
+            if fields[1] == f"0100007F:{port:04X}" and fields[2] == f"0100007F:{peer:04X}":
                 return int(fields[7])
     return None
 
@@ -34,7 +36,7 @@ class _TokenServer(http.server.BaseHTTPRequestHandler):
     owners: typing.ClassVar[list] = []
 
     def do_PUT(self):  # the http.server interface
-        self.owners.append(_socket_owner(self.client_address[1]))
+        self.owners.append(_socket_owner(self.client_address[1], self.server.server_address[1]))
         body = b"probe-token-not-returned" if self.path == "/latest/api/token" else b""
         self.send_response(200 if body else 404)
         self.send_header("Content-Length", str(len(body)))
